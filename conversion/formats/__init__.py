@@ -1,0 +1,24 @@
+"""Checkpoint file formats. Each module reads a file into the interchange schema and writes one from it.
+
+Registry: format key -> (module name, default file name). Modules are imported on first use, so reading a
+safetensors file never imports h5py or msgpack, and no module here imports a framework at import time.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+FORMATS: dict[str, tuple[str, str]] = {
+    "safetensors": ("conversion.formats.safetensors_format", "model.safetensors"),
+    "bin": ("conversion.formats.torch_bin", "pytorch_model.bin"),
+    "tf": ("conversion.formats.tf_h5", "tf_model.h5"),
+    "flax": ("conversion.formats.flax_msgpack", "flax_model.msgpack"),
+    "tf1": ("conversion.formats.tf1_ckpt", "bert_model.ckpt"),
+}
+
+
+def format_module(key: str) -> ModuleType:
+    if key not in FORMATS:
+        raise ValueError(f"Unknown checkpoint format {key!r}; choose one of {', '.join(FORMATS)}.")
+    return importlib.import_module(FORMATS[key][0])
