@@ -1,0 +1,1 @@
+"""Name tables between the interchange schema and each framework's own parameter names (numpy only)."""
