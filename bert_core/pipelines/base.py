@@ -1,0 +1,115 @@
+"""The pipeline machinery every task shares: tokenizing, batching by length, running a backend, reordering.
+
+A task turns one input into one or more *rows* (a row is one model input: ids, token types, and whatever the
+task needs to read the outputs back, such as character offsets). Rows of all inputs are sorted by length,
+batched, padded per batch, run, and handed back to the task in input order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from bert_core.pipelines.backends import Backend, load_backend
+
+
+@dataclasses.dataclass
+class Row:
+    """One model input. ``extra`` carries what the task needs to read the outputs back."""
+
+    input_ids: list[int]
+    token_type_ids: list[int]
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class Pipeline:
+    """Base class: subclasses set ``task`` and ``head`` and implement ``preprocess`` and ``postprocess``."""
+
+    task = ""
+    head = ""
+    token_outputs: tuple[str, ...] = ()  # outputs with a sequence axis, trimmed to each row's length
+
+    def __init__(self, model: str, framework: str = "pt", device: str | None = None, batch_size: int = 8,
+                 tokenizer: Any = None, backend: Backend | None = None) -> None:
+        from bert_core import BertTokenizerFast
+
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+        self.model_path = model
+        self.framework = framework
+        self.batch_size = batch_size
+        self.tokenizer = tokenizer if tokenizer is not None else BertTokenizerFast.from_pretrained(model)
+        self.backend = backend if backend is not None else load_backend(framework, model, self.head, device)
+        self.config = self.backend.config
+        self.max_length = min(self.config.max_position_embeddings,
+                              getattr(self.tokenizer, "model_max_length", None) or 10**9)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(task={self.task!r}, model={self.model_path!r}, "
+                f"framework={self.framework!r}, batch_size={self.batch_size})")
+
+    # -- tokenization helpers -------------------------------------------------------------------------------
+    def encode_words(self, text: str) -> tuple[list[int], list[tuple[int, int]], list[str]]:
+        """Token ids, character offsets and token strings of ``text``, without special tokens."""
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        ids = list(enc["input_ids"])
+        offsets = [tuple(o) for o in enc["offset_mapping"]]
+        return ids, offsets, self.tokenizer.convert_ids_to_tokens(ids)
+
+    def single_row(self, ids: list[int], pair_ids: list[int] | None = None, **extra: Any) -> Row:
+        """[CLS] ids [SEP] (pair_ids [SEP]) with token types, truncated to the model's length."""
+        cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        if pair_ids is None:
+            ids = ids[: self.max_length - 2]
+            return Row([cls_id, *ids, sep_id], [0] * (len(ids) + 2), extra)
+        budget = self.max_length - 3
+        while len(ids) + len(pair_ids) > budget:  # longest_first
+            if len(ids) >= len(pair_ids):
+                ids = ids[:-1]
+            else:
+                pair_ids = pair_ids[:-1]
+        return Row([cls_id, *ids, sep_id, *pair_ids, sep_id], [0] * (len(ids) + 2) + [1] * (len(pair_ids) + 1),
+                   extra)
+
+    # -- task interface -------------------------------------------------------------------------------------
+    def preprocess(self, item: Any, **kwargs: Any) -> list[Row]:
+        raise NotImplementedError
+
+    def postprocess(self, item: Any, rows: list[Row], outputs: list[dict[str, np.ndarray]], **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    # -- running --------------------------------------------------------------------------------------------
+    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+        single = not isinstance(inputs, (list, tuple)) or (self.task == "question-answering"
+                                                            and isinstance(inputs, tuple))
+        items = [inputs] if single else list(inputs)
+        rows = [self.preprocess(item, **kwargs) for item in items]
+        outputs = self.forward([r for item_rows in rows for r in item_rows])
+        results, start = [], 0
+        for item, item_rows in zip(items, rows):
+            results.append(self.postprocess(item, item_rows, outputs[start:start + len(item_rows)], **kwargs))
+            start += len(item_rows)
+        return results[0] if single else results
+
+    def forward(self, rows: list[Row]) -> list[dict[str, np.ndarray]]:
+        """Run every row, batched by similar length (padded per batch); outputs per row, trimmed, in order."""
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i].input_ids))
+        out: list[dict[str, np.ndarray] | None] = [None] * len(rows)
+        pad = self.tokenizer.pad_token_id or 0
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start:start + self.batch_size]
+            width = max(len(rows[i].input_ids) for i in chunk)
+            batch = {name: np.full((len(chunk), width), pad if name == "input_ids" else 0, np.int64)
+                     for name in ("input_ids", "token_type_ids", "attention_mask")}
+            for j, i in enumerate(chunk):
+                n = len(rows[i].input_ids)
+                batch["input_ids"][j, :n] = rows[i].input_ids
+                batch["token_type_ids"][j, :n] = rows[i].token_type_ids
+                batch["attention_mask"][j, :n] = 1
+            result = self.backend.run(batch)
+            for j, i in enumerate(chunk):
+                n = len(rows[i].input_ids)
+                out[i] = {k: (v[j, :n] if k in self.token_outputs else v[j]) for k, v in result.items()}
+        return out  # type: ignore[return-value]

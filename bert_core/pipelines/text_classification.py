@@ -1,0 +1,40 @@
+"""text-classification: labels with scores (softmax, or sigmoid for multi-label and single-output models)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bert_core.pipelines.base import Pipeline, Row
+from bert_core.pipelines.scores import sigmoid, softmax
+
+
+class TextClassificationPipeline(Pipeline):
+    """``pipe(text or {"text": ..., "text_pair": ...}, top_k=1)``.
+
+    top_k=1 gives ``{"label", "score"}``; another top_k (or None for all) gives a list of them, best first.
+    Labels are ``config.id2label`` names. ``function_to_apply`` is "softmax", "sigmoid" or "none"; by default
+    sigmoid for multi_label_classification and for a single output, softmax otherwise.
+    """
+
+    task = "text-classification"
+    head = "BertForSequenceClassification"
+
+    def preprocess(self, item: str | dict, **kwargs: Any) -> list[Row]:
+        if isinstance(item, dict):
+            return [self.single_row(self.encode_words(item["text"])[0],
+                                    self.encode_words(item["text_pair"])[0] if item.get("text_pair") else None)]
+        return [self.single_row(self.encode_words(item)[0])]
+
+    def postprocess(self, item: Any, rows: list[Row], outputs: list[dict[str, np.ndarray]], top_k: int | None = 1,
+                    function_to_apply: str | None = None, **kwargs: Any) -> Any:
+        logits = outputs[0]["logits"]
+        if function_to_apply is None:
+            multi = self.config.problem_type == "multi_label_classification" or logits.shape[-1] == 1
+            function_to_apply = "sigmoid" if multi else "softmax"
+        scores = {"softmax": softmax, "sigmoid": sigmoid, "none": lambda x: np.asarray(x, np.float64)}[
+            function_to_apply](logits)
+        order = np.argsort(-scores, kind="stable")[: top_k or len(scores)]
+        results = [{"label": self.config.id2label[int(i)], "score": float(scores[i])} for i in order]
+        return results[0] if top_k == 1 else results
