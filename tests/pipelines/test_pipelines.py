@@ -1,0 +1,131 @@
+"""Every task in every framework on tiny models: same answers everywhere, scores to 1e-5."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bert_core.pipelines import pipeline
+
+FRAMEWORKS = ("pt", "tf", "flax")
+MODULES = {"pt": "bert_torch", "tf": "bert_tf", "flax": "bert_flax"}
+HEAD = {"fill-mask": "BertForMaskedLM", "feature-extraction": "BertModel", "sentence-embedding": "BertModel",
+        "text-classification": "BertForSequenceClassification", "token-classification": "BertForTokenClassification",
+        "question-answering": "BertForQuestionAnswering"}
+INPUTS = {
+    "fill-mask": ["paris is the [MASK] of france.", "the [MASK] eats [MASK] food.", "a cat"],
+    "feature-extraction": ["the cat eats food.", "paris", "john and mary walk home at night."],
+    "sentence-embedding": ["the cat eats food.", "paris", "john and mary walk home at night."],
+    "text-classification": ["the movie is good.", {"text": "the cat", "text_pair": "the dog plays"}, "bad"],
+    "token-classification": ["john rides the horse in london.", "mary walks", "the eiffel tower is in paris."],
+    "question-answering": [
+        {"question": "where is the eiffel tower?", "context": "the eiffel tower is in paris. " * 12},
+        {"question": "who rides?", "context": "john rides the horse."}],
+}
+CALLS = {  # extra keyword arguments per task, covering the options
+    "fill-mask": [{}, {"top_k": 3, "targets": ["paris", "cat", "zebra"]}],
+    "text-classification": [{}, {"top_k": None}],
+    "token-classification": [{"aggregation_strategy": s, "ignore_labels": ()} for s in
+                             ("none", "simple", "first", "max", "average")],
+    "question-answering": [{"max_seq_len": 32, "doc_stride": 8}, {"top_k": 2}],
+}
+
+
+def _close(a, b, path="result"):
+    """Same structure and strings; numbers to 1e-5."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for k in a:
+            _close(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            _close(x, y, f"{path}[{i}]")
+    elif isinstance(a, (np.ndarray, float)):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0, err_msg=path)
+    else:
+        assert a == b, f"{path}: {a!r} != {b!r}"
+
+
+@pytest.fixture(scope="module")
+def pipes(tiny_model_dirs):
+    cache = {}
+
+    def get(task, framework):
+        pytest.importorskip(MODULES[framework])
+        if (task, framework) not in cache:
+            cache[(task, framework)] = pipeline(task, model=tiny_model_dirs[HEAD[task]], framework=framework,
+                                                batch_size=2)
+        return cache[(task, framework)]
+    return get
+
+
+@pytest.mark.parametrize("task", sorted(HEAD))
+def test_same_answers_in_every_framework(pipes, task):
+    results = {}
+    for framework in FRAMEWORKS:
+        try:
+            pipe = pipes(task, framework)
+        except pytest.skip.Exception:
+            continue
+        results[framework] = [pipe(INPUTS[task], **kwargs) for kwargs in CALLS.get(task, [{}])]
+    assert "pt" in results
+    for framework, result in results.items():
+        _close(results["pt"], result, f"{framework}")
+
+
+def test_fill_mask_shapes_and_targets(pipes):
+    fill = pipes("fill-mask", "pt")
+    one = fill("paris is the [MASK] of france.", top_k=4)
+    assert len(one) == 4 and {"score", "token", "token_str", "sequence"} <= one[0].keys()
+    assert one[0]["score"] >= one[-1]["score"]
+    assert "[MASK]" not in one[0]["sequence"] and one[0]["token_str"] in one[0]["sequence"]
+    two = fill("the [MASK] eats [MASK] food.", top_k=2)
+    assert len(two) == 2 and all(len(candidates) == 2 for candidates in two)
+    targeted = fill("paris is the [MASK] of france.", targets=["city", "capital"])
+    assert {c["token_str"] for c in targeted} == {"city", "capital"}
+    with pytest.raises(ValueError, match=r"\[MASK\]"):
+        fill("no mask here")
+
+
+def test_batching_keeps_input_order(pipes):
+    embed = pipes("sentence-embedding", "pt")
+    texts = ["a", "the cat eats food and the dog eats food.", "paris", "john and mary"]
+    batched = embed(texts)
+    singles = [embed(t) for t in texts]
+    for b, s in zip(batched, singles):
+        np.testing.assert_allclose(b, s, atol=1e-5)
+        assert abs(np.linalg.norm(b) - 1) < 1e-5
+
+
+def test_token_classification_offsets(pipes):
+    ner = pipes("token-classification", "pt")
+    text = "john rides the horse in london."
+    for entity in ner(text, ignore_labels=()):
+        assert entity["word"] == text[entity["start"]:entity["end"]].lower() or entity["word"].startswith("##")
+    grouped = ner(text, aggregation_strategy="first", ignore_labels=())
+    assert all(g["word"] == text[g["start"]:g["end"]] for g in grouped)
+
+
+def test_question_answering_long_context(pipes):
+    qa = pipes("question-answering", "pt")
+    context = "the eiffel tower is in paris. " * 12
+    answer = qa({"question": "where is the eiffel tower?", "context": context}, max_seq_len=32, doc_stride=8)
+    assert answer["answer"] == context[answer["start"]:answer["end"]]
+    assert 0 < answer["score"] <= 1
+    assert len(qa.preprocess({"question": "where?", "context": context}, max_seq_len=32, doc_stride=8)) > 1
+
+
+def test_text_classification_labels(pipes):
+    clf = pipes("text-classification", "pt")
+    all_scores = clf("the movie is good.", top_k=None)
+    assert [r["label"] for r in all_scores] != [] and {r["label"] for r in all_scores} == {"LABEL_0", "LABEL_1",
+                                                                                          "LABEL_2"}
+    assert abs(sum(r["score"] for r in all_scores) - 1) < 1e-6
+
+
+def test_unknown_task_and_framework(tiny_model_dirs):
+    with pytest.raises(ValueError, match="Unknown task"):
+        pipeline("summarization", model=tiny_model_dirs["BertModel"])
+    with pytest.raises(ValueError, match="Unknown framework"):
+        pipeline("feature-extraction", model=tiny_model_dirs["BertModel"], framework="mxnet")
