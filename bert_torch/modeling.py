@@ -336,6 +336,9 @@ class BertForQuestionAnswering(_HeadModel):
                 output_hidden_states=None, return_dict=None):
         o = self._encode(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
                          output_attentions, output_hidden_states)
+        if self.qa_outputs.out_features != 2:
+            raise ValueError(f"BertForQuestionAnswering predicts a start and an end logit: it needs num_labels=2, "
+                             f"the config has num_labels={self.qa_outputs.out_features}.")
         start, end = self.qa_outputs(o.last_hidden_state).split(1, dim=-1)
         start, end = start.squeeze(-1).contiguous(), end.squeeze(-1).contiguous()
         loss = None
