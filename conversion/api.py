@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import glob
 import os
 from typing import Any
 
-from conversion.errors import CheckpointError
-from conversion.formats import FORMATS, format_module
+from conversion.errors import CheckpointError, WeightMismatchError
+from conversion.formats import ALIASES, FORMATS, common, format_module
 from conversion.schema import StateDict, normalize
 
 # Which file names announce which format, in order of preference when a folder holds several.
@@ -28,16 +29,20 @@ def detect_format(path: str | os.PathLike) -> str:
         for name, key in _DETECT_ORDER:
             if os.path.exists(os.path.join(path, name)):
                 return key
-        found = ", ".join(sorted(os.listdir(path))) or "nothing"
+        if glob.glob(os.path.join(glob.escape(path), "*.ckpt*.index")):
+            return "tf1"
+        found = ", ".join(sorted(os.listdir(path))) or "nothing: the folder is empty"
         raise CheckpointError(path, f"holds no checkpoint bertzoo knows (found: {found}). Expected one of "
                                     f"{', '.join(n for n, _ in _DETECT_ORDER)}.")
     base = os.path.basename(path)
     for name, key in _DETECT_ORDER:
         if base == name:
             return key
-    if base.endswith(".safetensors"):
+    if base.endswith(".safetensors") or base.endswith(".safetensors.index.json"):
         return "safetensors"
-    if base.endswith(".ckpt") or os.path.exists(path + ".index"):
+    if base.endswith(".bin.index.json"):
+        return "bin"
+    if ".ckpt" in base or os.path.exists(path + ".index") or base.endswith(".index"):
         return "tf1"
     if base.endswith(".h5"):
         return "tf"
@@ -50,16 +55,55 @@ def detect_format(path: str | os.PathLike) -> str:
     raise CheckpointError(path, "is not a checkpoint format bertzoo knows (safetensors, bin, h5, msgpack, TF1 ckpt).")
 
 
+def _weights_file(path: str, fmt: str) -> str | None:
+    """The single file a non-sharded checkpoint of ``fmt`` at ``path`` reads (for up-front checks)."""
+    if fmt == "tf1":
+        return None
+    if os.path.isdir(path):
+        return os.path.join(path, FORMATS[fmt][1])
+    return path
+
+
 def load_state_dict(path: str | os.PathLike, *, fmt: str | None = None, **kwargs: Any) -> StateDict:
-    """Read a checkpoint folder or file in any supported format into the interchange schema (normalised)."""
+    """Read a checkpoint folder or file in any supported format into the interchange schema (normalised).
+
+    Every tensor is checked to be floating point. Any failure is a ``CheckpointError`` naming the file and the
+    problem (a Git LFS pointer, a truncated file, a pickle with code in it, ...); keyword arguments a format's
+    reader does not take are ignored (``mmap=True`` asks the readers that can for file-backed read-only arrays).
+    """
     path = os.fspath(path)
-    fmt = fmt or detect_format(path)
-    return normalize(format_module(fmt).read(path, **kwargs))
+    fmt = ALIASES.get(fmt, fmt) if fmt else detect_format(path)
+    module = format_module(fmt)
+    file = _weights_file(path, fmt)
+    if file is not None and not file.endswith(".json") and os.path.exists(file):
+        common.check_file(file)
+    try:
+        state_dict = module.read(path, **common.accepts(module.read, **kwargs))
+    except (CheckpointError, WeightMismatchError):
+        raise
+    except FileNotFoundError as e:
+        raise CheckpointError(e.filename or path, "does not exist.") from None
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # noqa: BLE001 - a reader's library error must not surface as a deep traceback
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise CheckpointError(file or path, f"cannot be read as a {fmt} checkpoint ({type(e).__name__}: {reason})."
+                                            " The file is corrupt, truncated or not a BERT checkpoint.") from None
+    if not isinstance(state_dict, dict):
+        raise CheckpointError(file or path, f"did not read as a state dict (got {type(state_dict).__name__}).")
+    common.check_tensors(state_dict, file or path)
+    return normalize(state_dict)
 
 
 def save_state_dict(state_dict: StateDict, folder: str | os.PathLike, fmt: str = "safetensors",
                     **kwargs: Any) -> list[str]:
-    """Write the schema into ``folder`` in format ``fmt``; returns the file names written."""
+    """Write the schema into ``folder`` in format ``fmt``; returns the file names written.
+
+    Keyword arguments (``head``, ``max_shard_size``, ...) reach the writers that take them and are ignored by the
+    others.
+    """
+    fmt = ALIASES.get(fmt, fmt)
     if fmt not in FORMATS:
         raise ValueError(f"Unknown checkpoint format {fmt!r}; choose one of {', '.join(FORMATS)}.")
-    return format_module(fmt).write(state_dict, os.fspath(folder), **kwargs)
+    module = format_module(fmt)
+    return module.write(state_dict, os.fspath(folder), **common.accepts(module.write, **kwargs))

@@ -15,10 +15,17 @@ FORMATS: dict[str, tuple[str, str]] = {
     "tf": ("conversion.formats.tf_h5", "tf_model.h5"),
     "flax": ("conversion.formats.flax_msgpack", "flax_model.msgpack"),
     "tf1": ("conversion.formats.tf1_ckpt", "bert_model.ckpt"),
+    # safetensors with transformers' TF / Flax names (metadata format "tf" / "flax"); any safetensors file reads
+    # through "safetensors", which maps by the metadata.
+    "tf-safetensors": ("conversion.formats.safetensors_tf", "model.safetensors"),
+    "flax-safetensors": ("conversion.formats.safetensors_flax", "model.safetensors"),
 }
+# Short names the CLI accepts for --to.
+ALIASES: dict[str, str] = {"pt": "safetensors"}
 
 
 def format_module(key: str) -> ModuleType:
+    key = ALIASES.get(key, key)
     if key not in FORMATS:
         raise ValueError(f"Unknown checkpoint format {key!r}; choose one of {', '.join(FORMATS)}.")
     return importlib.import_module(FORMATS[key][0])

@@ -1,0 +1,161 @@
+"""Helpers every format shares: file checks (missing, empty, Git LFS pointers), dtype rules, progress bars.
+
+numpy only at import time; ``ml_dtypes`` (bfloat16) and ``tqdm`` are imported when first needed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from conversion.errors import CheckpointError
+
+LFS_MAGIC = b"version https://git-lfs"
+# Below this many bytes a conversion shows no progress bar.
+PROGRESS_MIN_BYTES = 256 * 2**20
+
+
+def bfloat16() -> np.dtype:
+    """numpy's bfloat16 dtype (from ml_dtypes, which TensorFlow and JAX use too)."""
+    import ml_dtypes
+
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def is_float_dtype(dtype: np.dtype) -> bool:
+    """float16/32/64 and bfloat16 (ml_dtypes' float types report kind 'V', so check by name too)."""
+    dtype = np.dtype(dtype)
+    return dtype.kind == "f" or dtype.name in ("bfloat16", "float8_e4m3fn", "float8_e5m2")
+
+
+def check_file(path: str, what: str = "checkpoint file") -> None:
+    """Raise CheckpointError if ``path`` is missing, empty, or a Git LFS pointer instead of real weights."""
+    if not os.path.exists(path):
+        raise CheckpointError(path, f"{what} does not exist.")
+    if not os.path.isfile(path):
+        raise CheckpointError(path, f"{what} is not a regular file.")
+    size = os.path.getsize(path)
+    if size == 0:
+        raise CheckpointError(path, f"{what} is empty (0 bytes); the download or save did not complete.")
+    if size < 2048:
+        with open(path, "rb") as f:
+            head = f.read(len(LFS_MAGIC) + 8)
+        if head.lstrip().startswith(LFS_MAGIC):
+            raise CheckpointError(path, "this is a Git LFS pointer, not the weights: run `git lfs pull` in the "
+                                        "repository (or download the file itself) and try again.")
+
+
+def check_tensors(state_dict: Mapping[str, Any], path: str | None) -> None:
+    """Every entry must be a floating point numpy array with a string name; raise naming the offenders."""
+    bad = []
+    for name, value in state_dict.items():
+        if not isinstance(name, str):
+            bad.append(f"{name!r} (the name is a {type(name).__name__}, not a string)")
+        elif not isinstance(value, np.ndarray):
+            bad.append(f"{name} (a {type(value).__name__}, not a tensor)")
+        elif not is_float_dtype(value.dtype):
+            bad.append(f"{name} (dtype {value.dtype}; BERT weights are float16, bfloat16, float32 or float64)")
+        if len(bad) >= 10:
+            break
+    if bad:
+        raise CheckpointError(path, "holds entries that are not floating point weights: " + "; ".join(bad) + ".")
+
+
+def total_bytes(state_dict: Mapping[str, np.ndarray]) -> int:
+    return sum(int(v.nbytes) for v in state_dict.values())
+
+
+def progress(items: Iterable[tuple[str, np.ndarray]], total: int, desc: str) -> Iterator[tuple[str, np.ndarray]]:
+    """Iterate ``(name, array)`` pairs with a byte-counting tqdm bar on a terminal for large checkpoints."""
+    if total < PROGRESS_MIN_BYTES or not sys.stderr.isatty():
+        yield from items
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False) as bar:
+        for name, value in items:
+            yield name, value
+            bar.update(int(value.nbytes))
+
+
+def plan_shards(state_dict: Mapping[str, np.ndarray], max_shard_size: int | None) -> list[list[str]]:
+    """Split names into shards of at most ``max_shard_size`` bytes (one shard when None or small enough)."""
+    if max_shard_size is None or total_bytes(state_dict) <= max_shard_size:
+        return [list(state_dict)]
+    shards: list[list[str]] = [[]]
+    size = 0
+    for name, value in state_dict.items():
+        if shards[-1] and size + value.nbytes > max_shard_size:
+            shards.append([])
+            size = 0
+        shards[-1].append(name)
+        size += int(value.nbytes)
+    return shards
+
+
+def read_index(index_path: str) -> dict[str, str]:
+    """The ``weight_map`` (tensor name -> shard file) of a transformers index file, checked."""
+    import json
+
+    check_file(index_path, "index file")
+    try:
+        with open(index_path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise CheckpointError(index_path, f"is not a valid JSON index ({e}).") from None
+    weight_map = data.get("weight_map") if isinstance(data, dict) else None
+    if not isinstance(weight_map, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                   for k, v in weight_map.items()):
+        raise CheckpointError(index_path, "is not a valid index: it needs a \"weight_map\" object mapping tensor "
+                                          "names to shard file names.")
+    for shard in set(weight_map.values()):
+        if os.path.basename(shard) != shard or shard in ("", ".", ".."):
+            raise CheckpointError(index_path, f"names shard {shard!r}, which is not a plain file name.")
+    return weight_map
+
+
+def read_sharded(index_path: str, read_file) -> dict[str, np.ndarray]:
+    """Read every shard an index names with ``read_file(path) -> dict``; check the index and shards agree."""
+    weight_map = read_index(index_path)
+    folder = os.path.dirname(os.path.abspath(index_path))
+    shards = sorted(set(weight_map.values()))
+    absent = [s for s in shards if not os.path.isfile(os.path.join(folder, s))]
+    if absent:
+        raise CheckpointError(index_path, f"names shard(s) {', '.join(absent)}, missing from {folder}; download "
+                                          "every shard the index lists.")
+    out: dict[str, np.ndarray] = {}
+    for shard in shards:
+        part = read_file(os.path.join(folder, shard))
+        wrong = sorted(k for k in part if weight_map.get(k) != shard)
+        if wrong:
+            raise CheckpointError(os.path.join(folder, shard),
+                                  f"holds tensors the index does not assign to it: {', '.join(wrong[:10])}.")
+        out.update(part)
+    missing = sorted(set(weight_map) - set(out))
+    if missing:
+        raise CheckpointError(index_path, f"lists tensors no shard holds: {', '.join(missing[:10])}"
+                                          f"{' ...' if len(missing) > 10 else ''}.")
+    return out
+
+
+def write_index(folder: str, index_name: str, weight_map: dict[str, str], total: int) -> None:
+    import json
+
+    from bert_core.files import atomic_write_text
+
+    index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
+    atomic_write_text(os.path.join(folder, index_name), json.dumps(index, indent=2) + "\n")
+
+
+def accepts(func, **kwargs) -> dict:
+    """The subset of ``kwargs`` that ``func`` accepts (all of them when it takes ``**kwargs``)."""
+    import inspect
+
+    params = inspect.signature(func).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return kwargs
+    return {k: v for k, v in kwargs.items() if k in params}

@@ -1,0 +1,18 @@
+"""HF TF safetensors: ``model.safetensors`` with metadata format "tf" and transformers' TF names.
+
+Reading is the same as any safetensors file (``safetensors_format.read`` maps by the metadata); writing names the
+tensors as transformers' TF ``save_pretrained(safe_serialization=True)`` does.
+"""
+
+from __future__ import annotations
+
+from conversion.formats.safetensors_format import read
+from conversion.formats.safetensors_format import write as _write
+from conversion.schema import StateDict
+
+__all__ = ["read", "write"]
+
+
+def write(state_dict: StateDict, folder: str, max_shard_size: int | None = None, head: str | None = None) -> list[str]:
+    """Write ``model.safetensors`` (or shards) with TF names; ``head`` is inferred from the names when None."""
+    return _write(state_dict, folder, max_shard_size=max_shard_size, names="tf", head=head)

@@ -1,0 +1,152 @@
+"""Google's original TF1 BERT checkpoints: ``bert_model.ckpt.index`` + ``bert_model.ckpt.data-00000-of-00001``.
+
+Names follow ``conversion.names.tf1``. Reading uses ``tf.train.load_checkpoint`` (tensor by tensor; optimizer
+slots are skipped); writing uses ``tf.raw_ops.SaveV2``, the op behind ``tf.compat.v1.train.Saver``, so Google's
+``modeling.py`` / ``run_classifier.py`` restore the result with ``init_checkpoint``. TensorFlow is imported inside
+the functions. ``bert_config.json`` is handled by ``conversion.convert``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import tempfile
+
+import numpy as np
+
+from conversion.errors import CheckpointError
+from conversion.formats import common
+from conversion.names import tf1 as names
+from conversion.schema import StateDict
+
+PREFIX_NAME = "bert_model.ckpt"
+WEIGHTS_NAME = PREFIX_NAME  # the registry's "file name": a prefix
+_DATA = re.compile(r"\.data-(\d{5})-of-(\d{5})$")
+
+
+def _import_tf():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise CheckpointError(None, "TF1 checkpoints need TensorFlow to read or write: pip install tensorflow.") \
+            from None
+    return tf
+
+
+def resolve_prefix(path: str) -> str:
+    """The checkpoint prefix of a folder, a prefix, or one of its ``.index`` / ``.data-*`` files; files checked."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        preferred = os.path.join(path, PREFIX_NAME)
+        if os.path.isfile(preferred + ".index"):
+            path = preferred
+        else:
+            found = sorted(glob.glob(os.path.join(glob.escape(path), "*.index")))
+            if len(found) != 1:
+                what = "no" if not found else f"{len(found)}"
+                raise CheckpointError(path, f"holds {what} TF1 checkpoint index files; name the checkpoint prefix "
+                                            "(for example folder/bert_model.ckpt).")
+            path = found[0][: -len(".index")]
+    elif path.endswith(".index"):
+        path = path[: -len(".index")]
+    elif _DATA.search(path):
+        path = _DATA.sub("", path)
+    common.check_file(path + ".index", "TF1 checkpoint index")
+    data = sorted(glob.glob(glob.escape(path) + ".data-?????-of-?????"))
+    if not data:
+        raise CheckpointError(path, "has an index but no .data-00000-of-0000N file; copy the data file(s) too.")
+    total = int(_DATA.search(data[0]).group(2))
+    for i in range(total):
+        common.check_file(f"{path}.data-{i:05d}-of-{total:05d}", "TF1 checkpoint data file")
+    return path
+
+
+def _reader(prefix: str):
+    tf = _import_tf()
+    try:
+        return tf.train.load_checkpoint(prefix)
+    except Exception as e:  # noqa: BLE001 - TF raises its own error types from C++
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise CheckpointError(prefix, f"is not a readable TF1 checkpoint (corrupt or truncated?): {reason}") \
+            from None
+
+
+def list_variables(path: str) -> dict[str, tuple[int, ...]]:
+    """TF1 variable names and shapes (optimizer slots included), without reading tensor data."""
+    prefix = resolve_prefix(path)
+    return {k: tuple(v) for k, v in _reader(prefix).get_variable_to_shape_map().items()}
+
+
+def read(path: str, skipped: dict[str, str] | None = None) -> StateDict:
+    """Read a TF1 checkpoint (folder, prefix or file) into the schema, tensor by tensor.
+
+    Kernels are transposed to ``[out, in]``; names the table does not know (and optimizer slots) are left out and,
+    when ``skipped`` is a dict, recorded there with the reason.
+    """
+    prefix = resolve_prefix(path)
+    reader = _reader(prefix)
+    shapes = {k: tuple(v) for k, v in reader.get_variable_to_shape_map().items()}
+    try:
+        plan, skip = names.plan_read(shapes)
+    except ValueError as e:
+        raise CheckpointError(prefix, f"does not hold BERT weights in Google's layout: {e}") from None
+    if skipped is not None:
+        skipped.update(skip)
+    if not plan:
+        raise CheckpointError(prefix, "holds no BERT variables (expected names like bert/embeddings/"
+                                      "word_embeddings).")
+    total = sum(int(np.prod(shapes[k])) * 4 for k in plan)
+    out: StateDict = {}
+    for tf1_name, _ in common.progress(((k, _Sized(shapes[k])) for k in plan), total, "read TF1"):
+        schema, transposed = plan[tf1_name]
+        try:
+            value = np.asarray(reader.get_tensor(tf1_name))
+        except Exception as e:  # noqa: BLE001
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise CheckpointError(prefix, f"cannot read variable {tf1_name}: {reason}") from None
+        out[schema] = np.ascontiguousarray(value.T) if transposed else value
+    return out
+
+
+class _Sized:
+    """Stands in for an array in progress bars before the tensor is read."""
+
+    def __init__(self, shape):
+        self.nbytes = int(np.prod(shape)) * 4
+
+
+def write(state_dict: StateDict, folder: str, prefix: str = PREFIX_NAME) -> list[str]:
+    """Write ``folder/bert_model.ckpt.index`` and ``.data-00000-of-00001`` in Google's names; returns file names.
+
+    Every tensor must have a TF1 name (an untied decoder, relative position or cross-attention weights raise
+    CheckpointError). Files are written in a temporary folder and renamed into place.
+    """
+    common.check_tensors(state_dict, None)
+    try:
+        plan = names.schema_to_tf1(state_dict)
+    except (KeyError, ValueError) as e:
+        raise CheckpointError(folder, f"cannot be written as a TF1 checkpoint: {str(e).strip(chr(39))}") from None
+    tf = _import_tf()
+    os.makedirs(folder, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tf1.", suffix=".tmp", dir=folder)
+    try:
+        tmp_prefix = os.path.join(tmp, prefix)
+        order = sorted(plan, key=lambda k: plan[k][0])
+        tensors = []
+        for name in order:
+            value = state_dict[name]
+            value = np.ascontiguousarray(value.T) if plan[name][1] else value
+            tensors.append(tf.convert_to_tensor(value))
+        with tf.device("/cpu:0"):
+            tf.raw_ops.SaveV2(prefix=tmp_prefix, tensor_names=[plan[k][0] for k in order],
+                              shape_and_slices=[""] * len(order), tensors=tensors)
+        del tensors
+        written = sorted(os.listdir(tmp))
+        for file in written:
+            os.replace(os.path.join(tmp, file), os.path.join(folder, file))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return written

@@ -1,0 +1,111 @@
+"""Which BERT head a checkpoint holds, and which tensors (with shapes) a config and head expect."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from bert_core.heads import HEADS, head_from_class_name
+
+TIED_DECODER_WEIGHT = "cls.predictions.decoder.weight"
+_POOLED = {"BertModel", "BertForPreTraining", "BertForNextSentencePrediction", "BertForSequenceClassification",
+           "BertForMultipleChoice"}
+_MLM = {"BertForPreTraining", "BertForMaskedLM", "BertLMHeadModel"}
+_NSP = {"BertForPreTraining", "BertForNextSentencePrediction"}
+
+
+def infer_head(config: Any | None, keys: Iterable[str]) -> str:
+    """The PyTorch head name (``"BertForMaskedLM"``) of a checkpoint.
+
+    ``config.architectures[0]`` decides when it names a BERT class of any framework (``TFBertForMaskedLM``,
+    ``FlaxBertForCausalLM``, ...); otherwise the schema names do: ``qa_outputs`` -> question answering,
+    ``classifier`` -> sequence classification, or token classification when there is no pooler (multiple choice
+    holds the same names as sequence classification, so set ``architectures`` or pass ``head`` for it), ``cls.predictions`` with ``cls.seq_relationship`` ->
+    pre-training, ``cls.predictions`` alone -> masked LM (causal LM when ``config.is_decoder``),
+    ``cls.seq_relationship`` alone -> next sentence prediction, nothing else -> ``BertModel``.
+    """
+    architectures = getattr(config, "architectures", None) if not isinstance(config, dict) \
+        else config.get("architectures")
+    for name in architectures or ():
+        try:
+            return head_from_class_name(str(name))
+        except ValueError:
+            continue
+    keys = set(keys)
+    has = lambda prefix: any(k.startswith(prefix) for k in keys)  # noqa: E731
+    if has("qa_outputs."):
+        return "BertForQuestionAnswering"
+    if has("classifier."):
+        # Token classification has no pooler; sequence classification and multiple choice have one.
+        return "BertForSequenceClassification" if has("pooler.") or has("bert.pooler.") \
+            else "BertForTokenClassification"
+    mlm, nsp = has("cls.predictions."), has("cls.seq_relationship.")
+    if mlm and nsp:
+        return "BertForPreTraining"
+    if mlm:
+        is_decoder = config.get("is_decoder") if isinstance(config, dict) else getattr(config, "is_decoder", False)
+        return "BertLMHeadModel" if is_decoder else "BertForMaskedLM"
+    if nsp:
+        return "BertForNextSentencePrediction"
+    return "BertModel"
+
+
+def expected_shapes(config: Any, head: str) -> tuple[dict[str, tuple[int, ...]], set[str]]:
+    """(schema name -> shape, optional names) that a model of ``head`` built from ``config`` holds.
+
+    Optional names may be absent without loss (the decoder weight tied to the word embeddings).
+    """
+    if head not in HEADS:
+        raise ValueError(f"Unknown head {head!r}; choose one of {', '.join(HEADS)}.")
+    H, I, V = config.hidden_size, config.intermediate_size, config.vocab_size
+    P, T = config.max_position_embeddings, config.type_vocab_size
+    p = "" if head == "BertModel" else "bert."
+    out: dict[str, tuple[int, ...]] = {
+        f"{p}embeddings.word_embeddings.weight": (V, H),
+        f"{p}embeddings.position_embeddings.weight": (P, H),
+        f"{p}embeddings.token_type_embeddings.weight": (T, H),
+        f"{p}embeddings.LayerNorm.weight": (H,),
+        f"{p}embeddings.LayerNorm.bias": (H,),
+    }
+
+    def linear(name: str, n_in: int, n_out: int) -> None:
+        out[name + ".weight"] = (n_out, n_in)
+        out[name + ".bias"] = (n_out,)
+
+    def norm(name: str) -> None:
+        out[name + ".weight"] = (H,)
+        out[name + ".bias"] = (H,)
+
+    relative = config.position_embedding_type in ("relative_key", "relative_key_query")
+    for i in range(config.num_hidden_layers):
+        layer = f"{p}encoder.layer.{i}."
+        blocks = ["attention"] + (["crossattention"] if config.is_decoder and config.add_cross_attention else [])
+        for block in blocks:
+            for proj in ("query", "key", "value"):
+                linear(f"{layer}{block}.self.{proj}", H, H)
+            if relative:
+                out[f"{layer}{block}.self.distance_embedding.weight"] = (2 * P - 1, config.head_dim)
+            linear(f"{layer}{block}.output.dense", H, H)
+            norm(f"{layer}{block}.output.LayerNorm")
+        linear(f"{layer}intermediate.dense", H, I)
+        linear(f"{layer}output.dense", I, H)
+        norm(f"{layer}output.LayerNorm")
+    if head in _POOLED:
+        linear(f"{p}pooler.dense", H, H)
+    optional: set[str] = set()
+    if head in _MLM:
+        linear("cls.predictions.transform.dense", H, H)
+        norm("cls.predictions.transform.LayerNorm")
+        out["cls.predictions.bias"] = (V,)
+        out[TIED_DECODER_WEIGHT] = (V, H)
+        if getattr(config, "tie_word_embeddings", True):
+            optional.add(TIED_DECODER_WEIGHT)
+    if head in _NSP:
+        linear("cls.seq_relationship", H, 2)
+    if head in ("BertForSequenceClassification", "BertForTokenClassification"):
+        linear("classifier", H, config.num_labels)
+    if head == "BertForMultipleChoice":
+        linear("classifier", H, 1)
+    if head == "BertForQuestionAnswering":
+        linear("qa_outputs", H, config.num_labels)
+    return out, optional
