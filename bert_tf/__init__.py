@@ -1,0 +1,44 @@
+"""bertzoo's TensorFlow package: Keras 3 BERT models (``TFBert*``), an in-graph tokenizer and SavedModel export.
+
+Importing it sets ``KERAS_BACKEND=tensorflow`` unless already set; Keras must not already run another backend.
+Class names, call arguments and outputs follow transformers v4's TF classes, so code ports by changing an import.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+if "keras" in sys.modules:
+    _backend = sys.modules["keras"].backend.backend() if hasattr(sys.modules["keras"], "backend") else None
+    if _backend not in (None, "tensorflow"):
+        raise ImportError(f"bert_tf needs Keras on the TensorFlow backend, but Keras is already loaded with the "
+                          f"{_backend!r} backend. Set KERAS_BACKEND=tensorflow before importing keras (or import "
+                          "bert_tf first).")
+elif os.environ["KERAS_BACKEND"] != "tensorflow":
+    raise ImportError(f"bert_tf needs KERAS_BACKEND=tensorflow, but it is {os.environ['KERAS_BACKEND']!r}. Unset it "
+                      "or set it to tensorflow before importing bert_tf.")
+
+from bert_tf.modeling import (  # noqa: E402
+    MODEL_CLASSES, TFBertForMaskedLM, TFBertForMultipleChoice, TFBertForNextSentencePrediction,
+    TFBertForPreTraining, TFBertForQuestionAnswering, TFBertForSequenceClassification, TFBertForTokenClassification,
+    TFBertLMHeadModel, TFBertModel, TFBertPreTrainedModel)
+
+__all__ = [
+    "MODEL_CLASSES", "TFBertModel", "TFBertForPreTraining", "TFBertLMHeadModel", "TFBertForMaskedLM",
+    "TFBertForNextSentencePrediction", "TFBertForSequenceClassification", "TFBertForMultipleChoice",
+    "TFBertForTokenClassification", "TFBertForQuestionAnswering", "TFBertPreTrainedModel", "TFBertTokenizer",
+    "export_saved_model", "export_serving_model",
+]
+
+
+def __getattr__(name: str):
+    # The tokenizer and export need tensorflow-text; import them on first use.
+    if name == "TFBertTokenizer":
+        from bert_tf.tokenizer import TFBertTokenizer
+        return TFBertTokenizer
+    if name in ("export_saved_model", "export_serving_model"):
+        from bert_tf import export
+        return getattr(export, name)
+    raise AttributeError(f"module 'bert_tf' has no attribute {name!r}")

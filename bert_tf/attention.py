@@ -1,0 +1,113 @@
+"""Self and cross attention with relative position scores and a key/value cache (transformers' TF names)."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+
+from bert_core.config import BertConfig
+from bert_tf.embeddings import initializer
+
+
+def _dense(config: BertConfig, units: int, name: str, in_dim: int) -> keras.layers.Dense:
+    layer = keras.layers.Dense(units, kernel_initializer=initializer(config), name=name)
+    layer.build((None, None, in_dim))
+    return layer
+
+
+class TFBertSelfAttention(keras.layers.Layer):
+    """Scaled dot-product attention over ``num_attention_heads`` heads; ``query``/``key``/``value`` Dense layers."""
+
+    def __init__(self, config: BertConfig, position_embedding_type: str | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.head_dim
+        h = config.hidden_size
+        self.query = _dense(config, h, "query", h)
+        self.key = _dense(config, h, "key", h)
+        self.value = _dense(config, h, "value", h)
+        self.dropout = keras.layers.Dropout(config.attention_probs_dropout_prob)
+        self.position_embedding_type = position_embedding_type or config.position_embedding_type
+        self.max_positions = config.max_position_embeddings
+        if self.position_embedding_type != "absolute":
+            self.distance_embedding = keras.layers.Embedding(
+                2 * config.max_position_embeddings - 1, self.head_dim, embeddings_initializer=initializer(config),
+                name="distance_embedding")
+            self.distance_embedding.build((None,))
+        self.is_decoder = config.is_decoder
+        self.built = True
+
+    def _heads(self, x: tf.Tensor) -> tf.Tensor:
+        b = tf.shape(x)[0]
+        return tf.transpose(tf.reshape(x, (b, -1, self.num_heads, self.head_dim)), (0, 2, 1, 3))
+
+    def call(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None,
+             past_key_value=None, output_attentions=False, training=False):
+        query = self._heads(self.query(hidden_states))
+        is_cross = encoder_hidden_states is not None
+        if is_cross and past_key_value is not None:
+            key, value = past_key_value
+        else:
+            source = encoder_hidden_states if is_cross else hidden_states
+            key, value = self._heads(self.key(source)), self._heads(self.value(source))
+            if past_key_value is not None:
+                key = tf.concat([tf.cast(past_key_value[0], key.dtype), key], axis=2)
+                value = tf.concat([tf.cast(past_key_value[1], value.dtype), value], axis=2)
+        present = (key, value) if self.is_decoder else None
+        scores = tf.matmul(query, key, transpose_b=True)
+        if self.position_embedding_type != "absolute":
+            q_len, k_len = tf.shape(query)[2], tf.shape(key)[2]
+            left = tf.range(q_len)[:, None] + (k_len - q_len)  # absolute position of each query token
+            distance = left - tf.range(k_len)[None, :]
+            table = tf.cast(self.distance_embedding(distance + self.max_positions - 1), query.dtype)
+            scores = scores + tf.einsum("bhld,lrd->bhlr", query, table)
+            if self.position_embedding_type == "relative_key_query":
+                scores = scores + tf.einsum("bhrd,lrd->bhlr", key, table)
+        scores = tf.cast(scores, tf.float32) / math.sqrt(self.head_dim)
+        if attention_mask is not None:
+            scores = scores + attention_mask
+        probs = tf.cast(tf.nn.softmax(scores, axis=-1), self.compute_dtype)
+        probs = self.dropout(probs, training=training)
+        if head_mask is not None:
+            probs = probs * tf.cast(head_mask, probs.dtype)
+        context = tf.matmul(probs, value)
+        b = tf.shape(context)[0]
+        context = tf.reshape(tf.transpose(context, (0, 2, 1, 3)), (b, -1, self.num_heads * self.head_dim))
+        return context, (probs if output_attentions else None), present
+
+
+class TFBertSelfOutput(keras.layers.Layer):
+    """Dense projection, dropout, residual and LayerNorm after attention."""
+
+    def __init__(self, config: BertConfig, **kwargs) -> None:
+        super().__init__(**kwargs)
+        h = config.hidden_size
+        self.dense = _dense(config, h, "dense", h)
+        self.LayerNorm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="LayerNorm")
+        self.LayerNorm.build((None, None, h))
+        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
+        self.built = True
+
+    def call(self, hidden_states, input_tensor, training=False):
+        hidden_states = self.dropout(self.dense(hidden_states), training=training)
+        return self.LayerNorm(hidden_states + input_tensor)
+
+
+class TFBertAttention(keras.layers.Layer):
+    """``self`` attention plus its ``output`` block (transformers' ``attention`` / ``crossattention``)."""
+
+    def __init__(self, config: BertConfig, position_embedding_type: str | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.self_attention = TFBertSelfAttention(config, position_embedding_type, name="self")
+        self.dense_output = TFBertSelfOutput(config, name="output")
+        self.built = True
+
+    def call(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None,
+             past_key_value=None, output_attentions=False, training=False):
+        context, probs, present = self.self_attention(
+            hidden_states, attention_mask=attention_mask, head_mask=head_mask,
+            encoder_hidden_states=encoder_hidden_states, past_key_value=past_key_value,
+            output_attentions=output_attentions, training=training)
+        return self.dense_output(context, input_tensor=hidden_states, training=training), probs, present

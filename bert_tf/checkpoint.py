@@ -1,0 +1,96 @@
+"""``from_pretrained`` / ``save_pretrained`` and the mapping of Keras variables to the interchange schema.
+
+Variables are named by walking the layer tree: each sublayer is named as transformers named its TF twin
+(``bert/encoder/layer_._0/attention/self/query/kernel``), so ``conversion.names.tf`` -- the table that also
+serves ``tf_model.h5`` files -- maps them to schema names. Nothing else converts names.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+
+from bert_core.config import BertConfig
+from bert_core.files import atomic_folder
+from conversion import LoadReport, load_state_dict, match
+from conversion.formats import tf_h5
+from conversion.names import tf as tf_names
+from conversion.schema import TIED_DECODER_WEIGHT
+
+logger = logging.getLogger("bert_tf")
+
+
+def tf_variables(model) -> dict:
+    """Every variable of ``model`` under its transformers TF name (``bert/embeddings/word_embeddings/weight``)."""
+    out: dict = {}
+
+    def walk(layer, prefix: str) -> None:
+        for v in list(layer._trainable_variables) + list(layer._non_trainable_variables):
+            out.setdefault(prefix + v.name, v)
+        for sub in layer._flatten_layers(include_self=False, recursive=False):
+            walk(sub, prefix + sub.name + "/")
+
+    for sub in model._flatten_layers(include_self=False, recursive=False):
+        walk(sub, sub.name + "/")
+    return out
+
+
+class TFCheckpointMixin:
+    """Schema export/import, ``from_pretrained`` and ``save_pretrained`` for every TFBert* model."""
+
+    head: str = "BertModel"
+    config: BertConfig
+
+    def _schema_variables(self) -> dict[str, tuple[object, bool]]:
+        base = self.head == "BertModel"
+        return {tf_names.tf_name_to_schema(name, base): (var, tf_names.is_kernel(name))
+                for name, var in tf_variables(self).items()}
+
+    def schema_state_dict(self) -> dict[str, np.ndarray]:
+        """The model's weights as the interchange schema (HF PyTorch names, numpy, Linear weights [out, in])."""
+        out = {}
+        for name, (var, kernel) in self._schema_variables().items():
+            value = np.asarray(var.numpy())
+            out[name] = np.ascontiguousarray(value.T if kernel else value)
+        return out
+
+    def load_schema_state_dict(self, state_dict, ignore_mismatched_sizes: bool = False) -> LoadReport:
+        """Assign schema-named arrays to the model's variables; returns what was missing/unexpected/mismatched."""
+        variables = self._schema_variables()
+        expected = {name: tuple(var.shape[::-1] if kernel else var.shape)
+                    for name, (var, kernel) in variables.items()}
+        state_dict = dict(state_dict)
+        if TIED_DECODER_WEIGHT not in expected:
+            state_dict.pop(TIED_DECODER_WEIGHT, None)  # the same tensor as the word embeddings
+        usable, report = match(state_dict, expected, ignore_mismatched_sizes=ignore_mismatched_sizes)
+        for name, value in usable.items():
+            var, kernel = variables[name]
+            var.assign(np.asarray(value.T if kernel else value, dtype=var.dtype))
+        return report
+
+    @classmethod
+    def from_pretrained(cls, folder: str | os.PathLike, config: BertConfig | None = None,
+                        ignore_mismatched_sizes: bool = False, **config_overrides):
+        """Build the model from ``config.json`` and load weights in any format (tf_model.h5 preferred)."""
+        folder = os.fspath(folder)
+        if config is None:
+            config = BertConfig.from_pretrained(folder, **config_overrides)
+        elif config_overrides:
+            config = config.copy(**config_overrides)
+        model = cls(config)
+        h5 = folder if folder.endswith(".h5") else os.path.join(folder, tf_h5.WEIGHTS_NAME)
+        state_dict = tf_h5.read(h5) if os.path.isfile(h5) else load_state_dict(folder)
+        report = model.load_schema_state_dict(state_dict, ignore_mismatched_sizes=ignore_mismatched_sizes)
+        if report.missing or report.unexpected or report.mismatched:
+            logger.warning("Loading %s from %s: %s", cls.__name__, folder, report.summary())
+        return model
+
+    def save_pretrained(self, folder: str | os.PathLike) -> list[str]:
+        """Write ``config.json`` and ``tf_model.h5`` (transformers' layout) atomically; returns the file names."""
+        config = self.config.copy(architectures=[self.head])
+        with atomic_folder(folder) as tmp:
+            config.save_pretrained(tmp)
+            names = tf_h5.write(self.schema_state_dict(), tmp, head=self.head)
+        return ["config.json", *names]

@@ -1,0 +1,60 @@
+"""Word + position + token type embeddings, LayerNorm and dropout (transformers' ``TFBertEmbeddings``)."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from bert_core.config import BertConfig
+
+
+def initializer(config: BertConfig) -> keras.initializers.Initializer:
+    return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
+
+
+class TFWeight(keras.layers.Layer):
+    """A layer holding one raw ``weight`` matrix (transformers' ``word_embeddings/weight`` and decoder weight)."""
+
+    def __init__(self, shape: tuple[int, ...], init: keras.initializers.Initializer, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.weight = self.add_weight(name="weight", shape=shape, initializer=init)
+        self.built = True
+
+    def call(self, ids: tf.Tensor) -> tf.Tensor:
+        return tf.gather(self.weight, ids)
+
+
+class TFBertEmbeddings(keras.layers.Layer):
+    """Sums word, token type and (absolute) position embeddings, then LayerNorm and dropout."""
+
+    def __init__(self, config: BertConfig, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+        h = config.hidden_size
+        self.word_embeddings = TFWeight((config.vocab_size, h), initializer(config), name="word_embeddings")
+        self.token_type_embeddings = keras.layers.Embedding(
+            config.type_vocab_size, h, embeddings_initializer=initializer(config), name="token_type_embeddings")
+        self.token_type_embeddings.build((None,))
+        self.position_embeddings = keras.layers.Embedding(
+            config.max_position_embeddings, h, embeddings_initializer=initializer(config), name="position_embeddings")
+        self.position_embeddings.build((None,))
+        self.LayerNorm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="LayerNorm")
+        self.LayerNorm.build((None, None, h))
+        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
+        self.built = True
+
+    def call(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+             past_length=0, training: bool = False) -> tf.Tensor:
+        if inputs_embeds is None:
+            inputs_embeds = self.word_embeddings(input_ids)
+        inputs_embeds = tf.cast(inputs_embeds, self.compute_dtype)
+        shape = tf.shape(inputs_embeds)[:-1]
+        if token_type_ids is None:
+            token_type_ids = tf.zeros(shape, tf.int32)
+        embeddings = inputs_embeds + tf.cast(self.token_type_embeddings(token_type_ids), self.compute_dtype)
+        if self.config.position_embedding_type == "absolute":
+            if position_ids is None:
+                position_ids = tf.range(shape[-1])[None, :] + tf.cast(past_length, tf.int32)
+            embeddings = embeddings + tf.cast(self.position_embeddings(position_ids), self.compute_dtype)
+        embeddings = self.LayerNorm(embeddings)
+        return self.dropout(embeddings, training=training)
