@@ -99,9 +99,11 @@ class CheckpointMixin:
         ``attn_implementation="sdpa"``, ``num_labels=5``). The model is returned in eval mode.
         """
         folder = os.fspath(folder)
-        if config is None:
-            config = BertConfig.from_pretrained(folder, **config_overrides)
-        elif config_overrides:
+        config = BertConfig.from_pretrained(folder) if config is None else config.copy()
+        if "num_labels" in config_overrides and "id2label" not in config_overrides:
+            config.num_labels = config_overrides.pop("num_labels")  # resets id2label / label2id, as transformers
+            config.validate()
+        if config_overrides:
             config = config.copy(**config_overrides)
         state_dict = conversion.load_state_dict(folder)
         model = cls(config)
