@@ -1,0 +1,69 @@
+"""Word + position + token type embeddings, LayerNorm and dropout (transformers' ``FlaxBertEmbeddings`` tree)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from bert_core.config import BertConfig
+from bert_flax import partitioning as P
+
+
+def layer_norm(config: BertConfig, dtype: Any, param_dtype: Any, name: str = "LayerNorm") -> nn.LayerNorm:
+    """LayerNorm as torch computes it (two-pass variance), tagged ``embed``."""
+    return nn.LayerNorm(epsilon=config.layer_norm_eps, dtype=dtype, param_dtype=param_dtype, use_fast_variance=False,
+                        scale_init=P.ones(("embed",)), bias_init=P.zeros(("embed",)), name=name)
+
+
+def dense(features: int, names: tuple[str | None, str | None], config: BertConfig, dtype: Any, param_dtype: Any,
+          name: str, use_bias: bool = True) -> nn.Dense:
+    """A Dense layer with BERT's initialisation and logical axis names ``(in, out)``."""
+    return nn.Dense(features, use_bias=use_bias, dtype=dtype, param_dtype=param_dtype,
+                    precision=None, kernel_init=P.normal(config.initializer_range, names),
+                    bias_init=P.zeros((names[1],)), name=name)
+
+
+def activation(name: str):
+    """transformers' ACT2FN for the activations BertConfig allows."""
+    acts = {
+        "gelu": lambda x: jax.nn.gelu(x, approximate=False),
+        "gelu_new": lambda x: jax.nn.gelu(x, approximate=True),
+        "gelu_pytorch_tanh": lambda x: jax.nn.gelu(x, approximate=True),
+        "gelu_fast": lambda x: jax.nn.gelu(x, approximate=True),
+        "quick_gelu": lambda x: x * jax.nn.sigmoid(1.702 * x),
+        "relu": jax.nn.relu,
+        "silu": jax.nn.silu,
+        "swish": jax.nn.silu,
+        "tanh": jnp.tanh,
+    }
+    return acts[name]
+
+
+class BertEmbeddings(nn.Module):
+    """Sum of word, (absolute) position and token type embeddings, then LayerNorm and dropout."""
+
+    config: BertConfig
+    dtype: Any = jnp.float32
+    param_dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, input_ids, token_type_ids, position_ids, deterministic: bool = True):
+        cfg = self.config
+        init = cfg.initializer_range
+
+        def embed(num, names, name):
+            return nn.Embed(num, cfg.hidden_size, dtype=self.dtype, param_dtype=self.param_dtype,
+                            embedding_init=P.normal(init, names), name=name)
+
+        words = embed(cfg.vocab_size, ("vocab", "embed"), "word_embeddings")(input_ids.astype("i4"))
+        positions = embed(cfg.max_position_embeddings, ("positions", "embed"), "position_embeddings")(
+            position_ids.astype("i4"))
+        types = embed(cfg.type_vocab_size, ("types", "embed"), "token_type_embeddings")(token_type_ids.astype("i4"))
+        hidden = words + types
+        if cfg.position_embedding_type == "absolute":  # relative types keep the table (checkpoints hold it) unused
+            hidden = hidden + positions
+        hidden = layer_norm(cfg, self.dtype, self.param_dtype)(hidden)
+        return nn.Dropout(rate=cfg.hidden_dropout_prob)(hidden, deterministic=deterministic)
