@@ -12,7 +12,12 @@ POSITIONS = ["absolute", "relative_key", "relative_key_query"]
 def _decoder(pos="absolute", impl="eager", cross=False, seed=0):
     config = tiny_config(is_decoder=True, add_cross_attention=cross, position_embedding_type=pos,
                          attn_implementation=impl)
-    return bert_torch.BertLMHeadModel(config, seed=seed).eval()
+    model = bert_torch.BertLMHeadModel(config, seed=seed).eval()
+    with torch.no_grad():  # relative position terms large enough for an offset error to show
+        for name, p in model.named_parameters():
+            if "distance_embedding" in name:
+                p.mul_(50)
+    return model
 
 
 @pytest.mark.parametrize("cross", [False, True])
