@@ -6,8 +6,10 @@ module level: a framework is imported inside the function that needs it.
 """
 
 from conversion.api import detect_format, load_state_dict, save_state_dict
+from conversion.convert import Plan, convert
 from conversion.errors import CheckpointError, WeightMismatchError
+from conversion.heads import expected_shapes, infer_head
 from conversion.schema import LoadReport, StateDict, match
 
 __all__ = ["load_state_dict", "save_state_dict", "detect_format", "CheckpointError", "WeightMismatchError",
-           "LoadReport", "StateDict", "match"]
+           "LoadReport", "StateDict", "match", "convert", "Plan", "infer_head", "expected_shapes"]
