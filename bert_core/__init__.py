@@ -8,3 +8,9 @@ from bert_core.heads import HEADS
 
 __version__ = "0.1.0"
 __all__ = ["BertConfig", "ConfigError", "HEADS", "__version__"]
+
+from bert_core.tokenization_batch import BatchEncoding
+from bert_core.tokenization_bert import BertTokenizer
+from bert_core.tokenization_bert_fast import BertTokenizerFast
+
+__all__ += ["BatchEncoding", "BertTokenizer", "BertTokenizerFast"]

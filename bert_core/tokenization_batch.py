@@ -1,0 +1,135 @@
+"""``BatchEncoding``: what a tokenizer call returns, a dict with attribute access and optional tensors.
+
+Tensors are built only when asked (``return_tensors`` in ``"np"``, ``"pt"``, ``"tf"``, ``"jax"``), and the framework
+is imported at that moment, never when ``bert_core`` is imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections import UserDict
+from typing import Any
+
+import numpy as np
+
+TENSOR_TYPES = ("np", "pt", "tf", "jax")
+
+
+def _to_numpy(key: str, value: Any) -> np.ndarray:
+    try:
+        array = np.asarray(value)
+    except ValueError as exc:  # ragged lists
+        raise ValueError(
+            f"Unable to build a tensor from '{key}': its sequences have different lengths. Pass padding=True "
+            "(and truncation=True for inputs longer than the model allows) to get equal lengths."
+        ) from exc
+    if array.dtype == object:
+        raise ValueError(f"Unable to build a tensor from '{key}': its sequences have different lengths. "
+                         "Pass padding=True (and truncation=True) to get equal lengths.")
+    if array.dtype.kind in "iub":
+        array = array.astype(np.int64)
+    return array
+
+
+def convert_to_tensors(data: dict[str, Any], tensor_type: str | None, prepend_batch_axis: bool = False) -> dict:
+    """Convert every value of ``data`` to ``tensor_type`` (None leaves Python lists), importing the framework lazily."""
+    if tensor_type is None:
+        return data
+    tensor_type = getattr(tensor_type, "value", tensor_type)
+    if tensor_type not in TENSOR_TYPES:
+        raise ValueError(f"return_tensors must be one of {TENSOR_TYPES} or None, got {tensor_type!r}.")
+    if tensor_type == "pt":
+        torch = importlib.import_module("torch")
+        make = torch.from_numpy
+    elif tensor_type == "tf":
+        tf = importlib.import_module("tensorflow")
+
+        def make(array: np.ndarray):  # transformers' TF tokenizers give int32 ids
+            return tf.constant(array.astype(np.int32) if array.dtype == np.int64 else array)
+    elif tensor_type == "jax":
+        jnp = importlib.import_module("jax.numpy")
+        make = jnp.asarray
+    else:
+        def make(array: np.ndarray) -> np.ndarray:
+            return array
+    out = {}
+    for key, value in data.items():
+        if prepend_batch_axis:
+            value = [value]
+        out[key] = make(np.ascontiguousarray(_to_numpy(key, value)))
+    return out
+
+
+class BatchEncoding(UserDict):
+    """The output of a tokenizer call: ``input_ids``, ``token_type_ids``, ``attention_mask``, ... by key or attribute.
+
+    ``enc["input_ids"]`` and ``enc.input_ids`` are the same. A fast tokenizer also keeps its ``tokenizers.Encoding``
+    objects in ``encodings``, which give ``tokens()``, ``word_ids()``, ``sequence_ids()`` and offsets.
+    """
+
+    def __init__(self, data: dict[str, Any] | None = None, encodings: list | None = None,
+                 tensor_type: str | None = None, prepend_batch_axis: bool = False):
+        super().__init__(convert_to_tensors(dict(data or {}), tensor_type, prepend_batch_axis))
+        self._encodings = encodings
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("data", "_encodings") or name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return self.data[name]
+        except KeyError:
+            raise AttributeError(f"BatchEncoding has no field '{name}'; it has {sorted(self.data)}.") from None
+
+    def __getstate__(self) -> dict:
+        return {"data": self.data, "encodings": self._encodings}
+
+    def __setstate__(self, state: dict) -> None:
+        self.data = state["data"]
+        self._encodings = state["encodings"]
+
+    @property
+    def encodings(self) -> list | None:
+        """The ``tokenizers.Encoding`` of each row (fast tokenizer only), else None."""
+        return self._encodings
+
+    @property
+    def is_fast(self) -> bool:
+        return self._encodings is not None
+
+    def _encoding(self, batch_index: int):
+        if self._encodings is None:
+            raise ValueError("tokens(), word_ids() and sequence_ids() need a BertTokenizerFast output; with the "
+                             "pure-Python BertTokenizer use tokenizer.convert_ids_to_tokens(enc['input_ids']).")
+        return self._encodings[batch_index]
+
+    def tokens(self, batch_index: int = 0) -> list[str]:
+        """The token strings of row ``batch_index`` (fast tokenizer only)."""
+        return list(self._encoding(batch_index).tokens)
+
+    def word_ids(self, batch_index: int = 0) -> list[int | None]:
+        """The word index of each token of row ``batch_index``, None for special and padding tokens (fast only)."""
+        return list(self._encoding(batch_index).word_ids)
+
+    def sequence_ids(self, batch_index: int = 0) -> list[int | None]:
+        """0 / 1 for tokens of the first / second sequence, None for special and padding tokens (fast only)."""
+        return list(self._encoding(batch_index).sequence_ids)
+
+    def convert_to_tensors(self, tensor_type: str | None = None, prepend_batch_axis: bool = False) -> BatchEncoding:
+        """Convert the fields in place to ``tensor_type`` ("np", "pt", "tf" or "jax") and return self."""
+        self.data = convert_to_tensors(self.data, tensor_type, prepend_batch_axis)
+        return self
+
+    def to(self, device: Any) -> BatchEncoding:
+        """Move PyTorch tensors to ``device`` (other values are left as they are); returns self."""
+        self.data = {k: v.to(device) if hasattr(v, "to") and callable(v.to) else v for k, v in self.data.items()}
+        return self
+
+    def __repr__(self) -> str:
+        def describe(value: Any) -> str:
+            shape = getattr(value, "shape", None)
+            if shape is not None:
+                return f"{type(value).__name__}{tuple(shape)}"
+            text = repr(value)
+            return text if len(text) <= 60 else text[:57] + "..."
+        fields = ", ".join(f"{k}={describe(v)}" for k, v in self.data.items())
+        return f"BatchEncoding({fields})"

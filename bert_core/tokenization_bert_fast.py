@@ -1,0 +1,254 @@
+"""``BertTokenizerFast``: BERT WordPiece backed by the Rust ``tokenizers`` library (transformers v4 semantics).
+
+Built from a ``vocab.txt`` and options (the same pipeline transformers' converter builds: BertNormalizer,
+BertPreTokenizer, WordPiece, a [CLS]/[SEP] template) or read from a ``tokenizer.json``. Truncation and padding run
+in the backend, as in transformers, so results (including offsets and overflowing windows) match its
+``BertTokenizerFast``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from typing import Any
+
+from tokenizers import AddedToken, Tokenizer, decoders, normalizers, pre_tokenizers, processors
+from tokenizers.models import WordPiece
+
+from bert_core.files import atomic_write_text
+from bert_core.tokenization_files import (TOKENIZER_FILE, VOCAB_FILE, TokenizerFileError, load_vocab,
+                                          vocab_lines)
+from bert_core.tokenization_utils import TokenizerBase
+
+
+def build_backend(vocab: dict[str, int], unk_token: str, cls_token: str, sep_token: str, do_lower_case: bool,
+                  tokenize_chinese_chars: bool, strip_accents: bool | None, clean_text: bool = True,
+                  wordpieces_prefix: str = "##") -> Tokenizer:
+    """The ``tokenizers.Tokenizer`` transformers builds for BERT from a vocabulary (its ``BertConverter``)."""
+    for name, token in (("unk_token", unk_token), ("cls_token", cls_token), ("sep_token", sep_token)):
+        if token not in vocab:
+            raise ValueError(f"{name} {token!r} is not in the vocabulary; pass the {name} the vocab.txt uses.")
+    backend = Tokenizer(WordPiece(vocab, unk_token=unk_token, continuing_subword_prefix=wordpieces_prefix))
+    backend.normalizer = normalizers.BertNormalizer(clean_text=clean_text, handle_chinese_chars=tokenize_chinese_chars,
+                                                    strip_accents=strip_accents, lowercase=do_lower_case)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.post_processor = processors.TemplateProcessing(
+        single=f"{cls_token}:0 $A:0 {sep_token}:0", pair=f"{cls_token}:0 $A:0 {sep_token}:0 $B:1 {sep_token}:1",
+        special_tokens=[(cls_token, vocab[cls_token]), (sep_token, vocab[sep_token])])
+    backend.decoder = decoders.WordPiece(prefix=wordpieces_prefix)
+    return backend
+
+
+class BertTokenizerFast(TokenizerBase):
+    """BERT's WordPiece tokenizer on the ``tokenizers`` backend (transformers v4 ``BertTokenizerFast``).
+
+    Args:
+        vocab_file: a ``vocab.txt``; or ``vocab`` (``{token: id}``); or ``tokenizer_file`` (a ``tokenizer.json``);
+            or ``tokenizer_object`` (a ``tokenizers.Tokenizer``).
+        do_lower_case, tokenize_chinese_chars, strip_accents: normalizer options (applied to a tokenizer.json's
+            BertNormalizer too, as transformers does).
+        clean_text: remove control characters and normalize whitespace (built-from-vocab only).
+        added_tokens_decoder: extra added tokens from a tokenizer_config.json.
+        **kwargs: special tokens and the options of ``TokenizerBase``.
+
+    Calls accept ``return_offsets_mapping`` and ``return_overflowing_tokens`` (with ``stride``); the result's
+    ``encodings`` give ``tokens()``, ``word_ids()`` and ``sequence_ids()``.
+    """
+
+    is_fast = True
+
+    def __init__(self, vocab_file: str | os.PathLike | None = None, tokenizer_file: str | os.PathLike | None = None,
+                 do_lower_case: bool = True, unk_token: str = "[UNK]", sep_token: str = "[SEP]",
+                 pad_token: str = "[PAD]", cls_token: str = "[CLS]", mask_token: str = "[MASK]",
+                 tokenize_chinese_chars: bool = True, strip_accents: bool | None = None, *,
+                 vocab: dict[str, int] | None = None, tokenizer_object: Tokenizer | None = None,
+                 clean_text: bool = True, wordpieces_prefix: str = "##", added_tokens_decoder: dict | None = None,
+                 do_basic_tokenize: bool = True, never_split: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(unk_token=unk_token, sep_token=sep_token, pad_token=pad_token, cls_token=cls_token,
+                         mask_token=mask_token, **kwargs)
+        if tokenizer_object is not None:
+            backend = Tokenizer.from_str(tokenizer_object.to_str())
+        elif tokenizer_file is not None:
+            backend = self._read_tokenizer_file(os.fspath(tokenizer_file))
+        else:
+            if vocab is None:
+                if vocab_file is None:
+                    raise TokenizerFileError("BertTokenizerFast needs a vocabulary: pass vocab_file='.../vocab.txt', "
+                                             "tokenizer_file='.../tokenizer.json', vocab={token: id}, or use "
+                                             "BertTokenizerFast.from_pretrained(folder).")
+                vocab = load_vocab(vocab_file)
+            backend = build_backend(vocab, unk_token, cls_token, sep_token, do_lower_case, tokenize_chinese_chars,
+                                    strip_accents, clean_text, wordpieces_prefix)
+        self._tokenizer = backend
+        self._sync_normalizer(do_lower_case, tokenize_chinese_chars, strip_accents)
+        self.do_lower_case, self.tokenize_chinese_chars, self.strip_accents = (do_lower_case, tokenize_chinese_chars,
+                                                                               strip_accents)
+        self.do_basic_tokenize, self.never_split = do_basic_tokenize, never_split
+        extra = [e if isinstance(e, dict) else {"content": str(e), "special": True}
+                 for e in (added_tokens_decoder or {}).values()]
+        self._tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in
+                                            self.all_special_tokens])
+        self._tokenizer.add_tokens([AddedToken(e["content"], special=e.get("special", False),
+                                               normalized=e.get("normalized", not e.get("special", False)))
+                                    for e in extra if self._tokenizer.token_to_id(e["content"]) is None])
+
+    @staticmethod
+    def _read_tokenizer_file(path: str) -> Tokenizer:
+        if not os.path.isfile(path):
+            raise TokenizerFileError(f"No tokenizer file at '{path}'.")
+        try:
+            return Tokenizer.from_file(path)
+        except Exception as exc:  # the backend raises a bare Exception on malformed JSON
+            raise TokenizerFileError(f"Could not read '{path}' as a tokenizers JSON file ({exc}); it is truncated, "
+                                     "corrupt or from an incompatible tokenizers version.") from exc
+
+    def _sync_normalizer(self, do_lower_case: bool, tokenize_chinese_chars: bool, strip_accents: bool | None) -> None:
+        """Apply the options to a BertNormalizer read from a file, as transformers' BertTokenizerFast does."""
+        if self._tokenizer.normalizer is None:
+            return
+        state = json.loads(self._tokenizer.normalizer.__getstate__())
+        if state.get("type") != "BertNormalizer":
+            return
+        wanted = {"lowercase": do_lower_case, "strip_accents": strip_accents,
+                  "handle_chinese_chars": tokenize_chinese_chars}
+        if any(state.get(k, v) != v for k, v in wanted.items()):
+            state.pop("type")
+            state.update(wanted)
+            self._tokenizer.normalizer = normalizers.BertNormalizer(**state)
+
+    @property
+    def backend_tokenizer(self) -> Tokenizer:
+        """The ``tokenizers.Tokenizer`` doing the work."""
+        return self._tokenizer
+
+    def _init_options(self) -> dict[str, Any]:
+        return {"do_basic_tokenize": self.do_basic_tokenize, "do_lower_case": self.do_lower_case,
+                "never_split": self.never_split, "strip_accents": self.strip_accents,
+                "tokenize_chinese_chars": self.tokenize_chinese_chars}
+
+    # ---- vocabulary ------------------------------------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        return self._tokenizer.get_vocab_size(with_added_tokens=False)
+
+    def __len__(self) -> int:
+        return self._tokenizer.get_vocab_size(with_added_tokens=True)
+
+    def get_vocab(self) -> dict[str, int]:
+        return self._tokenizer.get_vocab(with_added_tokens=True)
+
+    def _convert_token_to_id(self, token: str) -> int | None:
+        return self._tokenizer.token_to_id(token)
+
+    def _convert_id_to_token(self, index: int) -> str | None:
+        return self._tokenizer.id_to_token(index)
+
+    def num_special_tokens_to_add(self, pair: bool = False) -> int:
+        return self._tokenizer.num_special_tokens_to_add(pair)
+
+    # ---- encoding --------------------------------------------------------------------------------------------
+    def _configure(self, truncation_strategy: str = "do_not_truncate", max_length: int | None = None,
+                   stride: int = 0, padding_strategy: str = "do_not_pad", pad_to_multiple_of: int | None = None,
+                   padding_side: str = "right") -> None:
+        """Set the backend's truncation and padding for the next call (only when they change)."""
+        backend = self._tokenizer
+        if truncation_strategy == "do_not_truncate":
+            if backend.truncation is not None:
+                backend.no_truncation()
+        else:
+            target = {"max_length": max_length, "stride": stride, "strategy": truncation_strategy,
+                      "direction": self.truncation_side}
+            current = backend.truncation
+            if current is None or any(current.get(k) != v for k, v in target.items()):
+                try:
+                    backend.enable_truncation(**target)
+                except Exception as exc:
+                    raise ValueError(f"Invalid truncation settings {target}: {exc}") from exc
+        if padding_strategy == "do_not_pad":
+            if backend.padding is not None:
+                backend.no_padding()
+        else:
+            target = {"length": max_length if padding_strategy == "max_length" else None,
+                      "direction": padding_side, "pad_id": self.pad_token_id, "pad_token": self.pad_token,
+                      "pad_type_id": self.pad_token_type_id, "pad_to_multiple_of": pad_to_multiple_of}
+            if backend.padding != target:
+                backend.enable_padding(**target)
+
+    def _single_pair(self, text_pair: str | None) -> str | None:
+        return text_pair if text_pair else None
+
+    def _unbatch(self, data: dict[str, list], return_overflowing_tokens: bool) -> dict[str, Any]:
+        if return_overflowing_tokens:
+            return data
+        return {k: v[0] if v and isinstance(v[0], list) else v for k, v in data.items()}
+
+    def _encode_batch(self, pairs: list[tuple[str, str | None]], *, add_special_tokens: bool,
+                      padding_strategy: str, truncation_strategy: str, max_length: int | None, stride: int,
+                      pad_to_multiple_of: int | None, padding_side: str, return_token_type_ids: bool | None,
+                      return_attention_mask: bool, return_overflowing_tokens: bool, return_special_tokens_mask: bool,
+                      return_offsets_mapping: bool, return_length: bool) -> tuple[dict[str, list], list]:
+        self._configure(truncation_strategy, max_length, stride, padding_strategy, pad_to_multiple_of, padding_side)
+        if return_token_type_ids is None:
+            return_token_type_ids = "token_type_ids" in self.model_input_names
+        inputs = [a if b is None else (a, b) for a, b in pairs]
+        try:
+            encodings = self._tokenizer.encode_batch(inputs, add_special_tokens=add_special_tokens)
+        except Exception as exc:  # tokenizers raises a bare Exception, e.g. "Truncation error: ..."
+            hint = ""
+            if "runcat" in str(exc):
+                hint = (f" With truncation='{truncation_strategy}' and max_length={max_length}, the sequence to "
+                        "truncate is too short to remove enough tokens; use truncation='longest_first' or a larger "
+                        "max_length.")
+            raise ValueError(f"BertTokenizerFast could not encode the input: {exc}.{hint}") from exc
+        data: dict[str, list] = defaultdict(list)
+        rows, mapping = [], []
+        for index, encoding in enumerate(encodings):
+            for e in [encoding, *encoding.overflowing] if return_overflowing_tokens else [encoding]:
+                rows.append(e)
+                mapping.append(index)
+                data["input_ids"].append(e.ids)
+                if return_token_type_ids:
+                    data["token_type_ids"].append(e.type_ids)
+                if return_attention_mask:
+                    data["attention_mask"].append(e.attention_mask)
+                if return_special_tokens_mask:
+                    data["special_tokens_mask"].append(e.special_tokens_mask)
+                if return_offsets_mapping:
+                    data["offset_mapping"].append(e.offsets)
+                if return_length:
+                    data["length"].append(len(e.ids))
+        if return_overflowing_tokens:
+            data["overflow_to_sample_mapping"] = mapping
+        return dict(data), rows
+
+    def tokenize(self, text: str, pair: str | None = None, add_special_tokens: bool = False) -> list[str]:
+        """The WordPiece tokens of ``text`` (and ``pair``), special tokens only if ``add_special_tokens``."""
+        self._configure()
+        return self._tokenizer.encode(text, pair, add_special_tokens=add_special_tokens).tokens
+
+    # ---- decoding and files ----------------------------------------------------------------------------------
+    def convert_tokens_to_string(self, tokens: list[str]) -> str:
+        """Join WordPiece tokens into text with the backend's decoder."""
+        return self._tokenizer.decoder.decode(tokens) if self._tokenizer.decoder else " ".join(tokens)
+
+    def _decode_ids(self, ids: list[int], skip_special_tokens: bool) -> str:
+        return self._tokenizer.decode(ids, skip_special_tokens=skip_special_tokens)
+
+    @classmethod
+    def _from_folder(cls, folder: str, vocab_file: str | None, options: dict[str, Any]) -> BertTokenizerFast:
+        tokenizer_file = os.path.join(folder, TOKENIZER_FILE)
+        if os.path.isfile(tokenizer_file):
+            return cls(tokenizer_file=tokenizer_file, **options)
+        if vocab_file is None:
+            raise TokenizerFileError(f"Neither {TOKENIZER_FILE} nor {VOCAB_FILE} in '{folder}': nothing to build a "
+                                     "BertTokenizerFast from. Pass the folder written by save_pretrained.")
+        return cls(vocab_file, **options)
+
+    def _write_files(self, folder: str) -> None:
+        copy = Tokenizer.from_str(self._tokenizer.to_str())
+        copy.no_truncation()
+        copy.no_padding()
+        atomic_write_text(os.path.join(folder, TOKENIZER_FILE), copy.to_str(pretty=True))
+        vocab = self._tokenizer.get_vocab(with_added_tokens=False)
+        atomic_write_text(os.path.join(folder, VOCAB_FILE), vocab_lines(vocab))

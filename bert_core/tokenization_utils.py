@@ -1,0 +1,406 @@
+"""What both BERT tokenizers share: special tokens, the ``__call__`` contract, padding, decoding, files.
+
+``TokenizerBase`` keeps transformers v4's public API (``__call__``, ``pad``, ``decode``, special-token properties,
+``from_pretrained`` / ``save_pretrained``). A concrete tokenizer supplies the vocabulary lookups, ``_encode_batch``
+(text pairs to per-row id lists), ``_decode_tokens`` and the files it writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from bert_core.files import atomic_folder, atomic_write_text
+from bert_core.tokenization_batch import BatchEncoding
+from bert_core.tokenization_files import (SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE, read_tokenizer_folder,
+                                          resolve_folder, to_json)
+from bert_core.tokenization_files import check_vocab_size as _check_vocab_size
+from bert_core.tokenization_padding import (VERY_LARGE_INTEGER, check_side, pad_encoding, resolve_strategies,
+                                            truncate_sequences)
+
+logger = logging.getLogger(__name__)
+
+SPECIAL_TOKENS_ATTRIBUTES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token",
+                             "mask_token")
+
+
+def added_token_entry(content: str, special: bool = True, normalized: bool = False) -> dict[str, Any]:
+    """One ``added_tokens_decoder`` record as transformers writes it."""
+    return {"content": content, "lstrip": False, "normalized": normalized, "rstrip": False, "single_word": False,
+            "special": special}
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(t, str) for t in value))
+
+
+class TokenizerBase:
+    """Shared machinery of ``BertTokenizer`` and ``BertTokenizerFast`` (transformers v4 semantics).
+
+    Args:
+        unk_token, sep_token, pad_token, cls_token, mask_token, bos_token, eos_token: the special tokens
+            (strings; None when the tokenizer has none).
+        additional_special_tokens: further tokens treated as special (never split, skipped by decode).
+        model_max_length: the longest input the model takes (truncation / ``padding="max_length"`` default).
+        padding_side, truncation_side: "right" (default) or "left".
+        clean_up_tokenization_spaces: default of ``decode``'s option of that name.
+        name_or_path: where the tokenizer was loaded from (informative).
+    """
+
+    model_input_names: ClassVar[list[str]] = ["input_ids", "token_type_ids", "attention_mask"]
+    is_fast: ClassVar[bool] = False
+    pad_token_type_id: ClassVar[int] = 0
+
+    def __init__(self, *, unk_token: str | None = "[UNK]", sep_token: str | None = "[SEP]",
+                 pad_token: str | None = "[PAD]", cls_token: str | None = "[CLS]",
+                 mask_token: str | None = "[MASK]", bos_token: str | None = None, eos_token: str | None = None,
+                 additional_special_tokens: Sequence[str] | None = None, model_max_length: int | None = None,
+                 padding_side: str = "right", truncation_side: str = "right",
+                 clean_up_tokenization_spaces: bool = True, name_or_path: str = "", **unused: Any) -> None:
+        for key in unused:
+            if not key.startswith("_"):
+                logger.info("Tokenizer option %r is not used by %s; it is ignored.", key, type(self).__name__)
+        self.unk_token, self.sep_token, self.pad_token = unk_token, sep_token, pad_token
+        self.cls_token, self.mask_token, self.bos_token, self.eos_token = cls_token, mask_token, bos_token, eos_token
+        self.additional_special_tokens = list(additional_special_tokens or [])
+        self.model_max_length = VERY_LARGE_INTEGER if model_max_length is None else int(model_max_length)
+        self.padding_side = check_side("padding_side", padding_side)
+        self.truncation_side = check_side("truncation_side", truncation_side)
+        self.clean_up_tokenization_spaces = bool(clean_up_tokenization_spaces)
+        self.name_or_path = str(name_or_path)
+        self._warned_too_long = False
+
+    # ---- vocabulary hooks supplied by the concrete tokenizer -------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        """Size of the base vocabulary (without added tokens)."""
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def get_vocab(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    def _convert_token_to_id(self, token: str) -> int | None:
+        raise NotImplementedError
+
+    def _convert_id_to_token(self, index: int) -> str | None:
+        raise NotImplementedError
+
+    def num_special_tokens_to_add(self, pair: bool = False) -> int:
+        """How many special tokens ``__call__`` adds: 2 for one sequence ([CLS] A [SEP]), 3 for a pair."""
+        return 3 if pair else 2
+
+    # ---- special tokens --------------------------------------------------------------------------------------
+    @property
+    def special_tokens_map(self) -> dict[str, Any]:
+        """``{"unk_token": "[UNK]", ...}`` for the special tokens that are set."""
+        out: dict[str, Any] = {a: getattr(self, a) for a in SPECIAL_TOKENS_ATTRIBUTES if getattr(self, a)}
+        if self.additional_special_tokens:
+            out["additional_special_tokens"] = list(self.additional_special_tokens)
+        return out
+
+    @property
+    def all_special_tokens(self) -> list[str]:
+        """The special tokens, each once, in transformers' order (bos, eos, unk, sep, pad, cls, mask, extra)."""
+        seen: list[str] = []
+        for value in self.special_tokens_map.values():
+            for token in value if isinstance(value, list) else [value]:
+                if token not in seen:
+                    seen.append(token)
+        return seen
+
+    @property
+    def all_special_ids(self) -> list[int]:
+        return [self.convert_tokens_to_ids(t) for t in self.all_special_tokens]
+
+    def _special_id(self, token: str | None) -> int | None:
+        return None if token is None else self.convert_tokens_to_ids(token)
+
+    unk_token_id = property(lambda self: self._special_id(self.unk_token), doc="Id of ``unk_token``.")
+    sep_token_id = property(lambda self: self._special_id(self.sep_token), doc="Id of ``sep_token``.")
+    pad_token_id = property(lambda self: self._special_id(self.pad_token), doc="Id of ``pad_token``.")
+    cls_token_id = property(lambda self: self._special_id(self.cls_token), doc="Id of ``cls_token``.")
+    mask_token_id = property(lambda self: self._special_id(self.mask_token), doc="Id of ``mask_token``.")
+    bos_token_id = property(lambda self: self._special_id(self.bos_token), doc="Id of ``bos_token``.")
+    eos_token_id = property(lambda self: self._special_id(self.eos_token), doc="Id of ``eos_token``.")
+
+    # ---- token / id conversion -------------------------------------------------------------------------------
+    def convert_tokens_to_ids(self, tokens: str | Sequence[str]) -> int | list[int]:
+        """Id of a token (``unk_token_id`` if unknown), or the list of ids of a list of tokens."""
+        if isinstance(tokens, str):
+            index = self._convert_token_to_id(tokens)
+            return self._convert_token_to_id(self.unk_token) if index is None else index
+        return [self.convert_tokens_to_ids(t) for t in tokens]
+
+    def convert_ids_to_tokens(self, ids: int | Sequence[int], skip_special_tokens: bool = False) -> str | list[str]:
+        """Token of an id, or the tokens of a list of ids (special ones left out if ``skip_special_tokens``)."""
+        if isinstance(ids, int) or hasattr(ids, "__index__"):
+            return self._convert_id_to_token(int(ids))
+        skip = set(self.all_special_ids) if skip_special_tokens else ()
+        return [self._convert_id_to_token(int(i)) for i in ids if int(i) not in skip]
+
+    # ---- sequences with special tokens -----------------------------------------------------------------------
+    def build_inputs_with_special_tokens(self, token_ids_0: list[int], token_ids_1: list[int] | None = None) -> list[int]:
+        """``[CLS] A [SEP]`` or ``[CLS] A [SEP] B [SEP]``."""
+        cls, sep = [self.cls_token_id], [self.sep_token_id]
+        return cls + token_ids_0 + sep if token_ids_1 is None else cls + token_ids_0 + sep + token_ids_1 + sep
+
+    def create_token_type_ids_from_sequences(self, token_ids_0: list[int],
+                                             token_ids_1: list[int] | None = None) -> list[int]:
+        """0 for ``[CLS] A [SEP]``, 1 for ``B [SEP]``."""
+        first = [0] * (len(token_ids_0) + 2)
+        return first if token_ids_1 is None else first + [1] * (len(token_ids_1) + 1)
+
+    def get_special_tokens_mask(self, token_ids_0: list[int], token_ids_1: list[int] | None = None,
+                                already_has_special_tokens: bool = False) -> list[int]:
+        """1 where ``build_inputs_with_special_tokens`` puts a special token, 0 elsewhere.
+
+        With ``already_has_special_tokens=True``, ``token_ids_0`` is a full sequence and each special id gets 1.
+        """
+        if already_has_special_tokens:
+            if token_ids_1 is not None:
+                raise ValueError("Do not pass token_ids_1 when token_ids_0 already holds the special tokens.")
+            special = set(self.all_special_ids)
+            return [1 if i in special else 0 for i in token_ids_0]
+        first = [1] + [0] * len(token_ids_0) + [1]
+        return first if token_ids_1 is None else first + [0] * len(token_ids_1) + [1]
+
+    # ---- encoding --------------------------------------------------------------------------------------------
+    def __call__(self, text: str | Sequence[str], text_pair: str | Sequence[str] | None = None, *,
+                 add_special_tokens: bool = True, padding: bool | str = False, truncation: bool | str | None = None,
+                 max_length: int | None = None, stride: int = 0, pad_to_multiple_of: int | None = None,
+                 padding_side: str | None = None, return_tensors: str | None = None,
+                 return_token_type_ids: bool | None = None, return_attention_mask: bool | None = None,
+                 return_overflowing_tokens: bool = False, return_special_tokens_mask: bool = False,
+                 return_offsets_mapping: bool = False, return_length: bool = False,
+                 verbose: bool = True) -> BatchEncoding:
+        """Tokenize one text, a pair, or a batch of texts / pairs for the model.
+
+        ``padding``: False, True / "longest", "max_length". ``truncation``: False, True / "longest_first",
+        "only_first", "only_second". ``return_tensors``: None (lists), "np", "pt", "tf" or "jax". A single text
+        gives flat lists (``[1, n]`` tensors when ``return_tensors`` is set); a batch gives one row per input.
+        """
+        if not _is_text(text):
+            raise ValueError(f"text must be a str or a list of str, got {type(text).__name__}.")
+        if text_pair is not None and not _is_text(text_pair):
+            raise ValueError(f"text_pair must be a str or a list of str, got {type(text_pair).__name__}.")
+        batched = isinstance(text, (list, tuple))
+        if batched:
+            if text_pair is not None and (isinstance(text_pair, str) or len(text_pair) != len(text)):
+                raise ValueError("With a batch of texts, text_pair must be a list of the same length "
+                                 f"({len(text)}), got {text_pair!r:.80}.")
+            pairs = list(zip(text, text_pair)) if text_pair is not None else [(t, None) for t in text]
+        else:
+            if isinstance(text_pair, (list, tuple)):
+                raise ValueError("text is a single str, so text_pair must be a str too (or None).")
+            pairs = [(text, self._single_pair(text_pair))]
+        if padding_side is not None:
+            check_side("padding_side", padding_side)
+        if stride < 0:
+            raise ValueError(f"stride must be >= 0, got {stride}.")
+        padding_strategy, truncation_strategy, max_length = resolve_strategies(
+            padding, truncation, max_length, pad_to_multiple_of, self.model_max_length, self.pad_token is not None)
+        options = dict(add_special_tokens=add_special_tokens, padding_strategy=padding_strategy,
+                       truncation_strategy=truncation_strategy, max_length=max_length, stride=stride,
+                       pad_to_multiple_of=pad_to_multiple_of, padding_side=padding_side or self.padding_side,
+                       return_token_type_ids=return_token_type_ids,  # None = default, resolved later
+                       return_attention_mask=("attention_mask" in self.model_input_names
+                                              if return_attention_mask is None else return_attention_mask),
+                       return_overflowing_tokens=return_overflowing_tokens,
+                       return_special_tokens_mask=return_special_tokens_mask,
+                       return_offsets_mapping=return_offsets_mapping, return_length=return_length)
+        data, encodings = self._encode_batch(pairs, **options)
+        if verbose and max_length is None:
+            self._warn_if_too_long(data["input_ids"])
+        if not batched and return_tensors is None:
+            data = self._unbatch(data, return_overflowing_tokens)
+        return BatchEncoding(data, encodings, tensor_type=return_tensors)
+
+    def _single_pair(self, text_pair: str | None) -> str | None:
+        """How a single call treats its ``text_pair`` (the fast tokenizer drops an empty one, as transformers)."""
+        return text_pair
+
+    def _unbatch(self, data: dict[str, list], return_overflowing_tokens: bool) -> dict[str, Any]:
+        return {key: value[0] for key, value in data.items()}
+
+    def _encode_batch(self, pairs: list[tuple[str, str | None]], **options: Any) -> tuple[dict[str, list], list | None]:
+        raise NotImplementedError
+
+    def _warn_if_too_long(self, rows: list[list[int]]) -> None:
+        longest = max((len(r) for r in rows), default=0)
+        if longest > self.model_max_length and self.model_max_length and not self._warned_too_long:
+            self._warned_too_long = True
+            logger.warning("Token indices sequence length is longer than the specified maximum sequence length for "
+                           "this model (%d > %d). Running this sequence through the model will result in indexing "
+                           "errors; pass truncation=True.", longest, self.model_max_length)
+
+    def encode(self, text: str, text_pair: str | None = None, **kwargs: Any) -> list[int]:
+        """The ``input_ids`` of ``__call__(text, text_pair, **kwargs)``."""
+        return self(text, text_pair, **kwargs)["input_ids"]
+
+    def prepare_for_model(self, ids: list[int], pair_ids: list[int] | None = None, *, add_special_tokens: bool = True,
+                          truncation_strategy: str = "do_not_truncate", max_length: int | None = None,
+                          stride: int = 0, return_token_type_ids: bool | None = None,
+                          return_overflowing_tokens: bool = False, return_special_tokens_mask: bool = False,
+                          return_length: bool = False, **_: Any) -> dict[str, Any]:
+        """Truncate ids (transformers' pure-Python rules), add special tokens, build the per-sequence fields.
+
+        No padding and no attention mask here: ``pad`` adds them for the whole batch.
+        """
+        pair = pair_ids is not None
+        if return_token_type_ids and not add_special_tokens:
+            raise ValueError("Asking to return token_type_ids while setting add_special_tokens to False results in "
+                             "an undefined behavior. Please set add_special_tokens to True or set "
+                             "return_token_type_ids to None.")
+        if return_token_type_ids is None:
+            return_token_type_ids = "token_type_ids" in self.model_input_names
+        if return_overflowing_tokens and truncation_strategy == "longest_first" and pair:
+            raise ValueError("Overflowing tokens cannot be returned for pairs with truncation='longest_first'; use "
+                             "'only_first' or 'only_second'.")
+        total = len(ids) + (len(pair_ids) if pair else 0) + (self.num_special_tokens_to_add(pair)
+                                                             if add_special_tokens else 0)
+        overflowing: list[int] = []
+        if truncation_strategy != "do_not_truncate" and max_length and total > max_length:
+            ids, pair_ids, overflowing = truncate_sequences(ids, pair_ids, total - max_length, truncation_strategy,
+                                                            stride, self.truncation_side)
+        out: dict[str, Any] = {}
+        if return_overflowing_tokens:
+            out["overflowing_tokens"] = overflowing
+            out["num_truncated_tokens"] = total - max_length if max_length is not None else 0
+        if add_special_tokens:
+            out["input_ids"] = self.build_inputs_with_special_tokens(ids, pair_ids)
+            token_type_ids = self.create_token_type_ids_from_sequences(ids, pair_ids)
+        else:
+            out["input_ids"] = ids + pair_ids if pair else list(ids)
+            token_type_ids = [0] * len(out["input_ids"])
+        if return_token_type_ids:
+            out["token_type_ids"] = token_type_ids
+        if return_special_tokens_mask:
+            out["special_tokens_mask"] = (self.get_special_tokens_mask(ids, pair_ids) if add_special_tokens
+                                          else [0] * len(out["input_ids"]))
+        if return_length:
+            out["length"] = len(out["input_ids"])
+        return out
+
+    def pad(self, encoded_inputs: Mapping[str, Any] | Sequence[Mapping[str, Any]], padding: bool | str = True,
+            max_length: int | None = None, pad_to_multiple_of: int | None = None, padding_side: str | None = None,
+            return_attention_mask: bool | None = None, return_tensors: str | None = None) -> BatchEncoding:
+        """Pad one encoding or a batch (dict of lists, or list of dicts) to the longest row or ``max_length``."""
+        if isinstance(encoded_inputs, (list, tuple)) and encoded_inputs and isinstance(encoded_inputs[0], Mapping):
+            encoded_inputs = {k: [row[k] for row in encoded_inputs] for k in encoded_inputs[0]}
+        data = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in dict(encoded_inputs).items()}
+        if "input_ids" not in data:
+            raise ValueError(f"pad needs 'input_ids' in its input; it got {sorted(data)}.")
+        strategy, _, max_length = resolve_strategies(padding, None, max_length, None, self.model_max_length,
+                                                     self.pad_token is not None)
+        side = check_side("padding_side", padding_side or self.padding_side)
+        attention = "attention_mask" in self.model_input_names if return_attention_mask is None \
+            else return_attention_mask
+        kwargs = dict(pad_token_id=self.pad_token_id, pad_token_type_id=self.pad_token_type_id,
+                      pad_to_multiple_of=pad_to_multiple_of, padding_side=side, return_attention_mask=attention)
+        ids = data["input_ids"]
+        if not ids or not isinstance(ids[0], (list, tuple)):
+            return BatchEncoding(pad_encoding(data, max_length, strategy, **kwargs), tensor_type=return_tensors)
+        if strategy == "longest":
+            strategy, max_length = "max_length", max(len(row) for row in ids)
+        rows = [pad_encoding({k: list(v[i]) for k, v in data.items()}, max_length, strategy, **kwargs)
+                for i in range(len(ids))]
+        keys = list(rows[0]) if rows else list(data)
+        return BatchEncoding({k: [row[k] for row in rows] for k in keys}, tensor_type=return_tensors)
+
+    # ---- decoding --------------------------------------------------------------------------------------------
+    def decode(self, token_ids: int | Sequence[int], skip_special_tokens: bool = False,
+               clean_up_tokenization_spaces: bool | None = None) -> str:
+        """Turn ids back into text (WordPiece ``##`` joined, special tokens optionally left out)."""
+        if hasattr(token_ids, "tolist"):
+            token_ids = token_ids.tolist()
+        if isinstance(token_ids, int):
+            token_ids = [token_ids]
+        text = self._decode_ids(list(token_ids), skip_special_tokens)
+        clean = self.clean_up_tokenization_spaces if clean_up_tokenization_spaces is None \
+            else clean_up_tokenization_spaces
+        return self.clean_up_tokenization(text) if clean else text
+
+    def batch_decode(self, sequences: Sequence[Sequence[int]], skip_special_tokens: bool = False,
+                     clean_up_tokenization_spaces: bool | None = None) -> list[str]:
+        """``decode`` each sequence."""
+        if hasattr(sequences, "tolist"):
+            sequences = sequences.tolist()
+        return [self.decode(s, skip_special_tokens, clean_up_tokenization_spaces) for s in sequences]
+
+    def _decode_ids(self, ids: list[int], skip_special_tokens: bool) -> str:
+        raise NotImplementedError
+
+    @staticmethod
+    def clean_up_tokenization(text: str) -> str:
+        """Remove the spaces WordPiece decoding leaves before punctuation and English contractions."""
+        for old, new in ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
+                         (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):
+            text = text.replace(old, new)
+        return text
+
+    # ---- files -----------------------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, *, check_vocab_size: bool = True, **kwargs: Any):
+        """Load from a folder holding vocab.txt and/or tokenizer.json, tokenizer_config.json and
+        special_tokens_map.json (transformers' layout). ``kwargs`` override the stored options.
+
+        If the folder also holds a model ``config.json``, its ``vocab_size`` must equal the vocabulary's size.
+        """
+        folder, vocab_file = resolve_folder(path)
+        options = read_tokenizer_folder(folder)
+        options.update(kwargs)
+        options["name_or_path"] = kwargs.get("name_or_path", os.fspath(path))
+        tokenizer = cls._from_folder(folder, vocab_file, options)
+        if check_vocab_size:
+            _check_vocab_size(folder, tokenizer.vocab_size, os.fspath(path))
+        return tokenizer
+
+    @classmethod
+    def _from_folder(cls, folder: str, vocab_file: str | None, options: dict[str, Any]):
+        raise NotImplementedError
+
+    def _added_tokens_config(self) -> dict[str, dict[str, Any]]:
+        """The ``added_tokens_decoder`` entry of tokenizer_config.json: the special tokens by id."""
+        return {str(self.convert_tokens_to_ids(t)): added_token_entry(t) for t in self.all_special_tokens}
+
+    def _init_options(self) -> dict[str, Any]:
+        """The tokenizer-specific entries of tokenizer_config.json."""
+        return {}
+
+    def _write_files(self, folder: str) -> None:
+        """Write the vocabulary files (vocab.txt, tokenizer.json) into ``folder``."""
+        raise NotImplementedError
+
+    def save_pretrained(self, folder: str | os.PathLike) -> list[str]:
+        """Write the tokenizer in transformers' layout, atomically; returns the paths written."""
+        config: dict[str, Any] = {
+            "added_tokens_decoder": self._added_tokens_config(),
+            "clean_up_tokenization_spaces": self.clean_up_tokenization_spaces, "extra_special_tokens": {},
+            "model_max_length": self.model_max_length, "tokenizer_class": "BertTokenizer"}
+        if self.padding_side != "right":
+            config["padding_side"] = self.padding_side
+        if self.truncation_side != "right":
+            config["truncation_side"] = self.truncation_side
+        config.update(self.special_tokens_map)
+        config.update(self._init_options())
+        with atomic_folder(folder) as tmp:
+            atomic_write_text(os.path.join(tmp, TOKENIZER_CONFIG_FILE), to_json(config))
+            atomic_write_text(os.path.join(tmp, SPECIAL_TOKENS_MAP_FILE), to_json(self.special_tokens_map))
+            self._write_files(tmp)
+            names = sorted(os.listdir(tmp))
+        return [os.path.join(os.fspath(folder), name) for name in names]
+
+    def __repr__(self) -> str:
+        max_len = "none" if self.model_max_length >= VERY_LARGE_INTEGER else self.model_max_length
+        specials = ", ".join(f"{k}={v!r}" for k, v in self.special_tokens_map.items())
+        return (f"{type(self).__name__}(name_or_path={self.name_or_path!r}, vocab_size={self.vocab_size}, "
+                f"model_max_length={max_len}, {self._repr_options()}padding_side={self.padding_side!r}, "
+                f"truncation_side={self.truncation_side!r}, {specials})")
+
+    def _repr_options(self) -> str:
+        return "".join(f"{k}={v!r}, " for k, v in self._init_options().items())
