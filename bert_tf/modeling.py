@@ -158,8 +158,8 @@ class TFBertPreTrainedModel(TFCheckpointMixin, keras.Model):
                               ("output_hidden_states", c.output_hidden_states), ("return_dict", c.return_dict)):
             if merged.get(name) is None:
                 merged[name] = default
-        if merged.get("use_cache") is None:
-            merged["use_cache"] = bool(c.is_decoder and c.use_cache)
+        use_cache = c.use_cache if merged.get("use_cache") is None else merged["use_cache"]
+        merged["use_cache"] = bool(c.is_decoder and use_cache)
         return merged
 
     def _bert(self, x: dict, training, **overrides):
