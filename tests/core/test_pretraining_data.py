@@ -48,13 +48,15 @@ class StubTokenizer:
         return [self.vocab.get(t, self.unk_token_id) for t in tokens]
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    """bert_core.BertTokenizer on the MiniLM vocabulary when it exists, else the stub above."""
+@pytest.fixture(scope="module", params=["bert_core", "stub"])
+def tokenizer(request):
+    """bert_core.BertTokenizer on the MiniLM vocabulary (skipped while it does not exist), and the stub above."""
+    if request.param == "stub":
+        return StubTokenizer(TOKENIZER_FOLDER / "vocab.txt")
     try:
         from bert_core import BertTokenizer  # noqa: PLC0415
     except ImportError:
-        return StubTokenizer(TOKENIZER_FOLDER / "vocab.txt")
+        pytest.skip("bert_core.BertTokenizer is not available")
     return BertTokenizer.from_pretrained(str(TOKENIZER_FOLDER))
 
 
