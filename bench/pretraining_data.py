@@ -29,7 +29,8 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -44,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from bert_core.data import PretrainingExamples, read_documents, tokenize_documents  # noqa: E402
 from bert_core.data.instances import iter_instances  # noqa: E402
 
+T = TypeVar("T")
 TOKENIZER_FOLDER = ROOT / "tests" / "fixtures" / "minilm-tokenizer"
 # transformers' PyTorch BERT-base training step: about 5.9 s for batch 8 x 128 on this 2-core machine.
 CPU_STEP_EXAMPLES_PER_S = 8 / 5.9
@@ -134,7 +136,7 @@ def build_corpus(folder: pathlib.Path, megabytes: float, docs_per_file: int = 50
     return paths, size
 
 
-def load_tokenizer(kind: str):
+def load_tokenizer(kind: str) -> tuple[Any, str]:
     """The tokenizer to benchmark with, on the MiniLM (uncased BERT) vocabulary, and its name."""
     if kind in ("auto", "bertzoo"):
         try:
@@ -148,13 +150,15 @@ def load_tokenizer(kind: str):
     return cls.from_pretrained(str(TOKENIZER_FOLDER)), f"transformers.{cls.__name__}"
 
 
-def timed(fn):
+def timed(fn: Callable[[], T]) -> tuple[T, float]:
+    """``fn()`` and the seconds it took."""
     start = time.perf_counter()
     result = fn()
     return result, time.perf_counter() - start
 
 
-def bench_baseline(paths: list[pathlib.Path], tokenizer, folder: pathlib.Path, max_seq_length: int):
+def bench_baseline(paths: list[pathlib.Path], tokenizer: Any, folder: pathlib.Path,
+                   max_seq_length: int) -> tuple[int, int, float]:
     """transformers' NSP dataset + MLM collator over the corpus in one file: (examples, real tokens, seconds)."""
     import warnings
 
@@ -163,7 +167,7 @@ def bench_baseline(paths: list[pathlib.Path], tokenizer, folder: pathlib.Path, m
     joined.write_text("\n\n".join(p.read_text(encoding="utf-8").strip() for p in paths) + "\n", encoding="utf-8")
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, return_tensors="np")
 
-    def run():
+    def run() -> tuple[int, int]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             data = TextDatasetForNextSentencePrediction(tokenizer, str(joined), max_seq_length, overwrite_cache=True)
@@ -201,7 +205,7 @@ def main() -> None:
 
         examples = PretrainingExamples(paths, tokenizer, max_seq_length=length, seed=0)
 
-        def pairs_and_masks():
+        def pairs_and_masks() -> list[dict[str, np.ndarray]]:
             instances = iter_instances(docs, np.random.default_rng(0), max_num_tokens=length - 3,
                                        window=examples.document_window)
             rng = np.random.default_rng(0)
@@ -211,7 +215,7 @@ def main() -> None:
         print(f"2. pairs + masking : {len(made)} examples in {pm_s:.2f} s = {len(made) / pm_s:,.0f} examples/s "
               f"(from tokenized documents)")
 
-        def end_to_end():
+        def end_to_end() -> tuple[int, int]:
             count = tokens = 0
             for ex in examples:
                 count += 1

@@ -22,6 +22,9 @@ class _Source:
 
     def __init__(self, source: Any, what: str) -> None:
         self.source, self.what, self.used = source, what, False
+        if not callable(source) and not isinstance(source, Iterable):
+            raise TypeError(f"the {what} must be a path, an iterable or a function returning one, not "
+                            f"{type(source).__name__}")
         self.one_shot = not callable(source) and iter(source) is source
 
     def open(self) -> Iterable[Any]:
@@ -59,7 +62,7 @@ class PretrainingExamples:
         shuffle_buffer_size: examples held for shuffling (0: keep document order).
         max_document_sentences: longer documents are cut into pieces of this many sentences (``None``: never).
         static_pairs: draw the same pairs every epoch (only masks and order change); False draws pairs per epoch.
-        seed: the seed; the same seed and epoch give identical examples.
+        seed: a non-negative integer; the same seed, epoch and input give identical examples.
         encoding: text encoding of the files.
     """
 
@@ -79,6 +82,8 @@ class PretrainingExamples:
         for name, p in (("short_seq_prob", short_seq_prob), ("nsp_probability", nsp_probability)):
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], got {p}")
+        if not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         if shuffle_buffer_size < 0:
             raise ValueError(f"shuffle_buffer_size must be >= 0, got {shuffle_buffer_size}")
         self.max_seq_length, self.short_seq_prob, self.nsp_probability = max_seq_length, short_seq_prob, nsp_probability
@@ -114,6 +119,8 @@ class PretrainingExamples:
         """The unmasked pairs of ``epoch``, in document order."""
         if self._documents is not None:
             sentences = self._documents.open()
+        elif self._files is None:
+            raise ValueError("no input: pass files to PretrainingExamples, or use PretrainingExamples.from_documents")
         else:
             sentences = read_documents(self._files.open(), max_document_sentences=self.max_document_sentences,
                                        encoding=self.encoding)

@@ -332,6 +332,21 @@ def test_pipeline_max_predictions_and_whole_words(corpus, tokenizer):
     assert whole > 20
 
 
+def test_long_sentences_are_truncated_to_fit(tmp_path, tokenizer):
+    words = _words(1)
+    rng = np.random.default_rng(4)
+    docs = ["\n".join(" ".join(words[j] for j in rng.integers(0, len(words), int(n))) + "."
+                       for n in rng.integers(1, 300, 6)) for _ in range(12)]
+    (tmp_path / "long.txt").write_text("\n\n".join(docs), encoding="utf-8")
+    examples = list(PretrainingExamples(tmp_path / "long.txt", tokenizer, max_seq_length=32, document_window=4))
+    assert len(examples) >= 12
+    for ex in examples:
+        ids = originals(ex)
+        seps = np.flatnonzero(ids == tokenizer.sep_token_id)
+        assert len(seps) == 2 and seps[0] >= 2 and seps[1] - seps[0] >= 2 and seps[1] <= 31
+    assert sum(int(ex["attention_mask"].sum()) == 32 for ex in examples) > len(examples) // 2
+
+
 def test_streams_a_generator_of_many_files(tmp_path, tokenizer):
     paths = write_corpus(tmp_path, n_files=60, docs_per_file=2, seed=5)
     opened = []
@@ -386,6 +401,10 @@ def test_bad_settings_are_clear(corpus, tokenizer):
         PretrainingExamples(corpus, tokenizer, max_seq_length=4)
     with pytest.raises(ValueError, match="masked_lm_prob"):
         PretrainingExamples(corpus, tokenizer, masked_lm_prob=1.5)
+    with pytest.raises(ValueError, match="seed"):
+        PretrainingExamples(corpus, tokenizer, seed=-1)
+    with pytest.raises(TypeError, match="files"):
+        PretrainingExamples(3, tokenizer)
 
 
 def test_imports_no_framework():
