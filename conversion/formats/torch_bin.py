@@ -51,6 +51,11 @@ def read_file(path: str) -> StateDict:
     torch = _import_torch()
     common.check_file(path, "PyTorch checkpoint")
     use_mmap = zipfile.is_zipfile(path)
+    if not use_mmap:
+        with open(path, "rb") as f:
+            if f.read(4) == b"PK\x03\x04":
+                raise CheckpointError(path, "is a truncated or damaged zip archive (torch.save's format): its end, "
+                                            "with the table of contents, is missing. Download or save it again.")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
