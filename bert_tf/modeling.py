@@ -211,6 +211,10 @@ class TFBertPreTrainedModel(TFCheckpointMixin, keras.Model):
             y_pred = self._main_output(y_pred)
         return super().compute_metrics(x, y, y_pred, sample_weight)
 
+    @property
+    def _default_save_signature(self):
+        return None  # Keras' float32 guess cannot feed token ids; bert_tf.export writes real signatures
+
     def get_input_embeddings(self):
         return self.bert.embeddings.word_embeddings
 
