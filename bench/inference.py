@@ -1,0 +1,187 @@
+"""Forward-pass speed of a BERT-base-sized model in each framework, against transformers 4.57.6 in the same run.
+
+Random weights (one schema state dict, so every framework runs the same model), float32, sequence 128, batch 1,
+8 and 32, ``attention_mask`` of ones. For each batch size the frameworks run interleaved, rep by rep, so machine
+load drifts hit them alike; the median time is reported with the achieved GFLOP/s (model FLOPs counted
+analytically) and its share of a plain 2048x2048 float32 matmul measured in the same run, and each framework's
+time as a ratio to transformers' (``> 1`` = faster than transformers).
+
+One function per framework builds a runner: ``runner_<name>(config, weights) -> callable(inputs)``. Add a
+framework by writing its function and listing it in ``RUNNERS``. Usage::
+
+    .venv/bin/python bench/inference.py [--frameworks torch,transformers] [--batches 1,8,32] [--seq 128]
+                                        [--reps 1:6,8:3,32:2] [--threads N] [--layers 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+os.environ.setdefault("USE_TF", "0")  # transformers must not import TensorFlow for the torch baseline
+os.environ.setdefault("USE_FLAX", "0")
+# The repository root replaces bench/ on the path: bench/tokenizers.py would shadow the tokenizers library.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [os.path.dirname(_HERE)] + [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
+from bert_core import BertConfig  # noqa: E402
+
+BASELINE = "transformers"
+Inputs = dict[str, np.ndarray]
+
+
+def base_config(layers: int = 12) -> BertConfig:
+    return BertConfig(hidden_size=768, num_hidden_layers=layers, num_attention_heads=12, intermediate_size=3072,
+                      vocab_size=30522, max_position_embeddings=512, hidden_dropout_prob=0.0,
+                      attention_probs_dropout_prob=0.0)
+
+
+def model_flops(config: BertConfig, batch: int, seq: int) -> float:
+    """Multiply-add FLOPs (2 per MAC) of the encoder and pooler; embeddings, LayerNorm, softmax left out."""
+    h, i, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    per_token_layer = 2 * (4 * h * h + 2 * h * i) + 2 * 2 * seq * h  # projections + FFN + QK^T and PV
+    return batch * seq * layers * per_token_layer + 2 * batch * h * h
+
+
+def random_weights(config: BertConfig, seed: int = 0) -> dict[str, np.ndarray]:
+    """The model's weights in the interchange schema (numpy), initialised as transformers does."""
+    import bert_torch
+    return bert_torch.BertModel(config, seed=seed).schema_state_dict()
+
+
+# -- one runner per framework ---------------------------------------------------------------------------------
+def runner_torch(config: BertConfig, weights: dict[str, np.ndarray]) -> Callable[[Inputs], object]:
+    import torch
+
+    import bert_torch
+    model = bert_torch.BertModel(config.copy(attn_implementation="sdpa"))
+    model.load_schema_state_dict(weights)
+    model.eval()
+
+    def run(inputs: Inputs):
+        with torch.inference_mode():
+            return model(**{k: torch.from_numpy(v) for k, v in inputs.items()}).last_hidden_state
+    return run
+
+
+def runner_transformers(config: BertConfig, weights: dict[str, np.ndarray]) -> Callable[[Inputs], object]:
+    import torch
+    import transformers
+    hf_config = transformers.BertConfig(**{k: v for k, v in config.to_dict().items()
+                                           if k not in ("attn_implementation", "torch_dtype")},
+                                        attn_implementation="sdpa")
+    model = transformers.BertModel(hf_config)
+    assert model.config._attn_implementation == "sdpa"
+    missing, unexpected = model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=False)
+    assert not missing and not unexpected, (missing, unexpected)
+    model.eval()
+
+    def run(inputs: Inputs):
+        with torch.inference_mode():
+            return model(**{k: torch.from_numpy(v) for k, v in inputs.items()}).last_hidden_state
+    return run
+
+
+RUNNERS: dict[str, Callable[[BertConfig, dict[str, np.ndarray]], Callable[[Inputs], object]]] = {
+    "torch": runner_torch,
+    "transformers": runner_transformers,
+}
+
+
+# -- measurement ----------------------------------------------------------------------------------------------
+def matmul_gflops(reps: int = 5, n: int = 2048) -> float:
+    """Best-of-``reps`` GFLOP/s of a plain n x n float32 matmul (torch if present, else numpy)."""
+    try:
+        import torch
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        mm = torch.mm
+    except ImportError:
+        a, b = np.random.rand(n, n).astype(np.float32), np.random.rand(n, n).astype(np.float32)
+        mm = np.matmul
+    mm(a, b)
+    best = min(_timed(lambda: mm(a, b)) for _ in range(reps))
+    return 2 * n ** 3 / best / 1e9
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    out = fn()
+    if hasattr(out, "block_until_ready"):
+        out.block_until_ready()
+    return time.perf_counter() - start
+
+
+def make_inputs(config: BertConfig, batch: int, seq: int, seed: int = 0) -> Inputs:
+    rng = np.random.default_rng(seed)
+    return {"input_ids": rng.integers(1, config.vocab_size, (batch, seq)).astype(np.int64),
+            "attention_mask": np.ones((batch, seq), np.int64),
+            "token_type_ids": np.zeros((batch, seq), np.int64)}
+
+
+def parse_reps(text: str, batches: list[int]) -> dict[int, int]:
+    """"1:6,8:3,32:2" or a single number for every batch size."""
+    if ":" not in text:
+        return {b: int(text) for b in batches}
+    table = {int(k): int(v) for k, v in (part.split(":") for part in text.split(","))}
+    return {b: table.get(b, min(table.values())) for b in batches}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frameworks", default="torch,transformers",
+                        help=f"comma-separated, from {', '.join(RUNNERS)}")
+    parser.add_argument("--batches", default="1,8,32")
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--reps", default="1:6,8:3,32:2", help="timed repeats per batch size")
+    parser.add_argument("--layers", type=int, default=12)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    args = parser.parse_args(argv)
+    frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
+    unknown = [f for f in frameworks if f not in RUNNERS]
+    if unknown:
+        parser.error(f"unknown framework(s) {', '.join(unknown)}; choose from {', '.join(RUNNERS)}")
+    batches = [int(b) for b in args.batches.split(",")]
+    reps = parse_reps(args.reps, batches)
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+
+    config = base_config(args.layers)
+    weights = random_weights(config)
+    runners = {}
+    for name in frameworks:
+        try:
+            runners[name] = RUNNERS[name](config, weights)
+        except ImportError as e:
+            print(f"skipping {name}: {e}")
+    peak = matmul_gflops()
+    print(f"BERT-base-sized: hidden 768, {config.num_hidden_layers} layers, 12 heads, intermediate 3072, vocab "
+          f"30522, seq {args.seq}, float32, inference_mode. 2048^2 float32 matmul: {peak:.1f} GFLOP/s")
+    print(f"{'framework':<14}{'batch':>6}{'reps':>5}{'median ms':>11}{'GFLOP/s':>9}{'% matmul':>9}"
+          f"{'vs ' + BASELINE:>17}")
+    for batch in batches:
+        inputs = make_inputs(config, batch, args.seq)
+        times: dict[str, list[float]] = {name: [] for name in runners}
+        for run in runners.values():
+            run(inputs)  # warm-up
+        for _ in range(reps[batch]):
+            for name, run in runners.items():
+                times[name].append(_timed(lambda: run(inputs)))
+        flops = model_flops(config, batch, args.seq)
+        base = statistics.median(times[BASELINE]) if BASELINE in times else None
+        for name, ts in times.items():
+            t = statistics.median(ts)
+            ratio = f"{base / t:.2f}x" if base else "-"
+            print(f"{name:<14}{batch:>6}{len(ts):>5}{t * 1e3:>11.1f}{flops / t / 1e9:>9.1f}"
+                  f"{100 * flops / t / 1e9 / peak:>8.0f}%{ratio:>17}")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
