@@ -46,3 +46,15 @@ def test_model_classes_cover_every_head():
     assert list(bert_torch.MODEL_CLASSES) == list(HEADS)
     for name, cls in bert_torch.MODEL_CLASSES.items():
         assert cls.__name__ == name and getattr(bert_torch, name) is cls
+
+
+@pytest.mark.parametrize("fmt", ["tf", "flax"])
+@pytest.mark.parametrize("head", HEADS)
+def test_tf_and_flax_checkpoints_load_into_torch(reference, head, fmt):
+    """transformers' tf_model.h5 / flax_model.msgpack of the same weights, read through conversion."""
+    model = bert_torch.MODEL_CLASSES[head].from_pretrained(TINY / head / fmt)
+    assert not model.load_report.missing and not model.load_report.unexpected, model.load_report.summary()
+    with torch.no_grad():
+        out = model(**_inputs(reference, head))
+    for field in REFERENCE_FIELDS[head]:
+        np.testing.assert_allclose(out[field].numpy(), reference[f"{head}.{field}"], rtol=0, atol=ATOL)
