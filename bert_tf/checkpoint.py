@@ -75,10 +75,14 @@ class TFCheckpointMixin:
                         ignore_mismatched_sizes: bool = False, **config_overrides):
         """Build the model from ``config.json`` and load weights in any format (tf_model.h5 preferred)."""
         folder = os.fspath(folder)
+        num_labels = config_overrides.pop("num_labels", None)  # replaces id2label, as in transformers
         if config is None:
             config = BertConfig.from_pretrained(folder, **config_overrides)
         elif config_overrides:
             config = config.copy(**config_overrides)
+        if num_labels is not None:
+            config = config.copy()
+            config.num_labels = num_labels
         model = cls(config)
         h5 = folder if folder.endswith(".h5") else os.path.join(folder, tf_h5.WEIGHTS_NAME)
         state_dict = tf_h5.read(h5) if os.path.isfile(h5) else load_state_dict(folder)
