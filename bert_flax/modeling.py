@@ -121,6 +121,12 @@ class FlaxBertForQuestionAnswering(FlaxBertPreTrainedModel):
     head = "BertForQuestionAnswering"
     label_names = ("start_positions", "end_positions")
 
+    def __call__(self, *args, **kwargs):
+        if self.config.num_labels != 2:
+            raise ValueError(f"FlaxBertForQuestionAnswering predicts a start and an end logit: it needs num_labels=2, "
+                             f"the config has num_labels={self.config.num_labels}.")
+        return super().__call__(*args, **kwargs)
+
     def _loss(self, out, labels, info):
         if "start_positions" in labels and "end_positions" in labels:
             return losses.question_answering_loss(out["start_logits"], out["end_logits"], labels["start_positions"],

@@ -159,5 +159,5 @@ class BertForQuestionAnsweringModule(_HeadModule):
     @nn.compact
     def __call__(self, *args, deterministic: bool = True, **kwargs):
         _, out = self._bert(*args, deterministic=deterministic, **kwargs)
-        logits = self._dense(2, "qa_outputs")(out["last_hidden_state"])
+        logits = self._dense(self.config.num_labels, "qa_outputs")(out["last_hidden_state"])
         return _keep(out, start_logits=logits[..., 0], end_logits=logits[..., 1])
