@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from itertools import chain
 from typing import Any
 
 from bert_core.files import atomic_write_text
@@ -136,10 +137,11 @@ class BertTokenizer(TokenizerBase):
 
     # ---- tokenization ----------------------------------------------------------------------------------------
     def _get_state(self) -> _State:
-        specials = self.all_special_tokens
-        key = (tuple(specials), self.split_special_tokens)
+        key = (self.unk_token, self.sep_token, self.pad_token, self.cls_token, self.mask_token, self.bos_token,
+               self.eos_token, tuple(self.additional_special_tokens), self.split_special_tokens)
         state = self._state
         if state is None or state.key != key:
+            specials = self.all_special_tokens
             added = {t: self.convert_tokens_to_ids(t) for t in specials}
             added.update(self._extra_added)
             never = set(self.basic_tokenizer.never_split)
@@ -166,24 +168,36 @@ class BertTokenizer(TokenizerBase):
             chunk = clean_text(chunk, self.basic_tokenizer.tokenize_chinese_chars)
         return chunk.split()
 
+    def _compute_tokens(self, word: str, state: _State) -> tuple[str, ...]:
+        """Basic tokenization then WordPiece of one whitespace-free word."""
+        wordpiece = self.wordpiece_tokenizer.tokenize_word
+        if not self.do_basic_tokenize:
+            return tuple(wordpiece(word))
+        out: list[str] = []
+        keep = self.basic_tokenizer.never_split
+        for piece in self.basic_tokenizer.split_word(word, state.never_split):
+            if piece in keep:
+                out.append(piece)
+            else:
+                out += wordpiece(piece)
+        return tuple(out)
+
     def _word_tokens(self, word: str, state: _State) -> tuple[str, ...]:
         tokens = state.tokens.get(word)
         if tokens is None:
-            if not self.do_basic_tokenize:
-                tokens = tuple(self.wordpiece_tokenizer.tokenize_word(word))
-            else:
-                out: list[str] = []
-                keep = self.basic_tokenizer.never_split
-                for piece in self.basic_tokenizer.split_word(word, state.never_split):
-                    out.extend([piece] if piece in keep else self.wordpiece_tokenizer.tokenize_word(piece))
-                tokens = tuple(out)
+            tokens = self._compute_tokens(word, state)
             if len(state.tokens) >= _CACHE_LIMIT:
                 state.tokens.clear()
             state.tokens[word] = tokens
         return tokens
 
     def _word_ids(self, word: str, state: _State) -> tuple[int, ...]:
-        ids = tuple(self.convert_tokens_to_ids(list(self._word_tokens(word, state))))
+        tokens = self._compute_tokens(word, state)
+        vocab, extra = self.vocab, self._extra_added
+        if not extra and all(t in vocab for t in tokens):
+            ids = tuple(map(vocab.__getitem__, tokens))
+        else:
+            ids = tuple(self.convert_tokens_to_ids(list(tokens)))
         if len(state.ids) >= _CACHE_LIMIT:
             state.ids.clear()
         state.ids[word] = ids
@@ -201,18 +215,21 @@ class BertTokenizer(TokenizerBase):
                     out.extend(self._word_tokens(word, state))
         return out
 
-    def text_to_ids(self, text: str) -> list[int]:
+    def text_to_ids(self, text: str, _state: _State | None = None) -> list[int]:
         """``convert_tokens_to_ids(tokenize(text))``, computed without building the token list."""
-        state = self._get_state()
-        cache = state.ids
+        state = _state or self._get_state()
+        lookup = state.ids.get
+        chunks = self._chunks(text, state)
         out: list[int] = []
-        for i, chunk in enumerate(self._chunks(text, state)):
+        for i, chunk in enumerate(chunks):
             if i % 2:
                 out.append(state.added[chunk])
             elif chunk:
-                for word in self._words(chunk):
-                    ids = cache.get(word)
-                    out += ids if ids is not None else self._word_ids(word, state)
+                words = self._words(chunk)
+                entries = list(map(lookup, words))  # cached words cost one C-level dict lookup
+                if None in entries:
+                    entries = [self._word_ids(w, state) if e is None else e for e, w in zip(entries, words)]
+                out.extend(chain.from_iterable(entries))
         return out
 
     def _encode_batch(self, pairs: list[tuple[str, str | None]], *, padding_strategy: str, max_length: int | None,
@@ -221,7 +238,8 @@ class BertTokenizer(TokenizerBase):
         if return_offsets_mapping:
             raise NotImplementedError("return_offsets_mapping needs character offsets, which only BertTokenizerFast "
                                       "tracks; use BertTokenizerFast or leave return_offsets_mapping=False.")
-        rows = [self.prepare_for_model(self.text_to_ids(a), None if b is None else self.text_to_ids(b),
+        state = self._get_state()
+        rows = [self.prepare_for_model(self.text_to_ids(a, state), None if b is None else self.text_to_ids(b, state),
                                        max_length=max_length, **options) for a, b in pairs]
         batch = {key: [row[key] for row in rows] for key in rows[0]} if rows else {"input_ids": []}
         encoded = self.pad(batch, padding=padding_strategy, max_length=max_length,

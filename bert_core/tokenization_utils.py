@@ -307,7 +307,11 @@ class TokenizerBase:
             return BatchEncoding(pad_encoding(data, max_length, strategy, **kwargs), tensor_type=return_tensors)
         if strategy == "longest":
             strategy, max_length = "max_length", max(len(row) for row in ids)
-        rows = [pad_encoding({k: list(v[i]) for k, v in data.items()}, max_length, strategy, **kwargs)
+        if strategy == "do_not_pad" or (not pad_to_multiple_of and all(len(row) == max_length for row in ids)):
+            if attention and "attention_mask" not in data:
+                data["attention_mask"] = [[1] * len(row) for row in ids]
+            return BatchEncoding(data, tensor_type=return_tensors)
+        rows = [pad_encoding({k: v[i] for k, v in data.items()}, max_length, strategy, **kwargs)
                 for i in range(len(ids))]
         keys = list(rows[0]) if rows else list(data)
         return BatchEncoding({k: [row[k] for row in rows] for k in keys}, tensor_type=return_tensors)

@@ -154,28 +154,34 @@ class WordpieceTokenizer:
         self.vocab = vocab
         self.unk_token = unk_token
         self.max_input_chars_per_word = max_input_chars_per_word
-        self._longest = max((len(t) for t in vocab), default=0)  # no piece can be longer than this
+        # "##" + piece in vocab  <=>  piece in _continuations; no piece is longer than the longest entry.
+        self._continuations = {t[2:] for t in vocab if t.startswith("##")}
+        self._longest = max((len(t) for t in vocab), default=0)
+        self._longest_continuation = max((len(t) for t in self._continuations), default=0)
 
     def tokenize_word(self, word: str) -> list[str]:
         """WordPiece pieces of one word (no whitespace inside)."""
         n = len(word)
         if n > self.max_input_chars_per_word:
             return [self.unk_token]
-        vocab, longest = self.vocab, self._longest
+        vocab = self.vocab
         if word in vocab:
             return [word]
-        pieces: list[str] = []
-        start = 0
+        end = min(n, self._longest)
+        while end > 0 and word[:end] not in vocab:
+            end -= 1
+        if end == 0:
+            return [self.unk_token]
+        pieces = [word[:end]]
+        continuations, longest = self._continuations, self._longest_continuation
+        start = end
         while start < n:
             end = min(n, start + longest)
-            while start < end:
-                piece = word[start:end] if start == 0 else "##" + word[start:end]
-                if piece in vocab:
-                    break
+            while end > start and word[start:end] not in continuations:
                 end -= 1
-            else:
+            if end == start:
                 return [self.unk_token]
-            pieces.append(piece)
+            pieces.append("##" + word[start:end])
             start = end
         return pieces
 
