@@ -12,7 +12,7 @@ WORDS = ("the a an is of to and in on at it he she they was are be this that wha
          "capital city tower eiffel man woman cat dog eat eats food horse ride rides movie good bad music "
          "play plays red blue green big small john mary london york new river sea sun moon day night time "
          "year work home house car road tree bird fish love like see say go come run walk read book "
-         "question answer").split()
+         "question answer song hello world sky").split()
 PIECES = ("##s", "##ing", "##ed", ".", ",", "?", "!", "'")
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 VOCAB = (*SPECIALS, *PIECES, *WORDS)[:99]

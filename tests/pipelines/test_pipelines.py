@@ -13,7 +13,7 @@ HEAD = {"fill-mask": "BertForMaskedLM", "feature-extraction": "BertModel", "sent
         "text-classification": "BertForSequenceClassification", "token-classification": "BertForTokenClassification",
         "question-answering": "BertForQuestionAnswering"}
 INPUTS = {
-    "fill-mask": ["paris is the [MASK] of france.", "the [MASK] eats [MASK] food.", "a cat"],
+    "fill-mask": ["paris is the [MASK] of france.", "the [MASK] eats [MASK] food.", "a [MASK]"],
     "feature-extraction": ["the cat eats food.", "paris", "john and mary walk home at night."],
     "sentence-embedding": ["the cat eats food.", "paris", "john and mary walk home at night."],
     "text-classification": ["the movie is good.", {"text": "the cat", "text_pair": "the dog plays"}, "bad"],
