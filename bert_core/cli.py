@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter, when it is used
     args = build_parser().parse_args(argv)
     result = args.func(args)
     return int(result or 0)

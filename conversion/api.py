@@ -8,7 +8,7 @@ from typing import Any
 
 from conversion.errors import CheckpointError, WeightMismatchError
 from conversion.formats import ALIASES, FORMATS, common, format_module
-from conversion.schema import StateDict, normalize
+from conversion.schema import is_dropped_buffer, StateDict, normalize
 
 # Which file names announce which format, in order of preference when a folder holds several.
 _DETECT_ORDER: tuple[tuple[str, str], ...] = (
@@ -91,6 +91,8 @@ def load_state_dict(path: str | os.PathLike, *, fmt: str | None = None, **kwargs
                                             " The file is corrupt, truncated or not a BERT checkpoint.") from None
     if not isinstance(state_dict, dict):
         raise CheckpointError(file or path, f"did not read as a state dict (got {type(state_dict).__name__}).")
+    # Integer buffers such as embeddings.position_ids are not weights: drop them before the dtype check.
+    state_dict = {k: v for k, v in state_dict.items() if not (isinstance(k, str) and is_dropped_buffer(k))}
     common.check_tensors(state_dict, file or path)
     return normalize(state_dict)
 

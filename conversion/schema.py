@@ -23,6 +23,11 @@ TIED_DECODER_WEIGHT = "cls.predictions.decoder.weight"
 TIED_DECODER_BIAS = "cls.predictions.decoder.bias"
 
 
+def is_dropped_buffer(name: str) -> bool:
+    """True for buffers some writers store that the schema leaves out (``embeddings.position_ids``)."""
+    return any(name == d or name.endswith("." + d) for d in _DROPPED)
+
+
 def normalize(state_dict: Mapping[str, np.ndarray]) -> StateDict:
     """Canonical names: LayerNorm gamma/beta to weight/bias, no position_ids buffer, no duplicate decoder bias.
 
@@ -35,7 +40,7 @@ def normalize(state_dict: Mapping[str, np.ndarray]) -> StateDict:
             name = name[: -len("gamma")] + "weight"
         elif name.endswith(".beta"):
             name = name[: -len("beta")] + "bias"
-        if any(name == d or name.endswith("." + d) for d in _DROPPED):
+        if is_dropped_buffer(name):
             continue
         out[name] = value
     if TIED_DECODER_BIAS in out:
