@@ -1,0 +1,54 @@
+"""Synthetic training data and runners shared by the training tests (tiny configs, dropout off)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from bert_core.training import TrainingConfig, array_batches
+from tests.conftest import tiny_config_dict
+
+VOCAB, SEQ = 99, 12
+
+
+def pretraining_arrays(n: int = 16, seq: int = SEQ, labelled: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random MLM + NSP rows with exactly ``labelled`` MLM labels a row, so every micro-batch's mean loss weighs
+    tokens equally and per-process means average to the global mean."""
+    rng = np.random.default_rng(seed)
+    input_ids = rng.integers(5, VOCAB, (n, seq)).astype(np.int32)
+    attention_mask = np.ones((n, seq), np.int32)
+    attention_mask[::3, seq - 3:] = 0
+    token_type_ids = np.zeros((n, seq), np.int32)
+    token_type_ids[:, seq // 2:] = 1
+    labels = np.full((n, seq), -100, np.int32)
+    for row in range(n):
+        pos = rng.choice(np.arange(1, seq - 3), labelled, replace=False)
+        labels[row, pos] = input_ids[row, pos]
+        input_ids[row, pos] = 3  # [MASK]
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids,
+            "labels": labels, "next_sentence_label": rng.integers(0, 2, n).astype(np.int32)}
+
+
+def classification_arrays(n: int = 16, seq: int = SEQ, num_labels: int = 3, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    mask = np.ones((n, seq), np.int64)
+    mask[::2, seq - 4:] = 0
+    return {"input_ids": rng.integers(1, VOCAB, (n, seq)), "attention_mask": mask,
+            "token_type_ids": np.zeros((n, seq), np.int64), "labels": rng.integers(0, num_labels, n)}
+
+
+def run_training(task: str, arrays: dict, output_dir: str, strategy: str = "none", info=None, **overrides):
+    """Train a seeded tiny model; returns (TrainResult, final schema state dict)."""
+    from bert_core import BertConfig
+    from bert_torch.train import build_model, train
+
+    values = dict(task=task, total_steps=3, batch_size=4, warmup_steps=1, learning_rate=1e-2, weight_decay=0.1,
+                  max_grad_norm=1.0, log_every=2, output_dir=output_dir, seed=0)
+    values.update(overrides)
+    config = TrainingConfig(**values)
+    model = build_model(config, model_config=BertConfig(**tiny_config_dict()))
+    result = train(model, array_batches(arrays, config, shuffle=False), config, strategy=strategy, info=info,
+                   progress=False)
+    import conversion
+    return result, conversion.load_state_dict(os.path.join(output_dir))
