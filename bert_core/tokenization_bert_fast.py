@@ -194,9 +194,13 @@ class BertTokenizerFast(TokenizerBase):
         inputs = [a if b is None else (a, b) for a, b in pairs]
         try:
             encodings = self._tokenizer.encode_batch(inputs, add_special_tokens=add_special_tokens)
-        except Exception as exc:  # tokenizers raises a bare Exception, e.g. "Truncation error: ..."
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # a bare Exception ("Truncation error: ..."), or a Rust panic (BaseException)
             hint = ""
-            if "runcat" in str(exc):
+            if "stride" in str(exc):
+                hint = f" Use a stride smaller than max_length ({max_length}) minus the special tokens."
+            elif "runcat" in str(exc):
                 hint = (f" With truncation='{truncation_strategy}' and max_length={max_length}, the sequence to "
                         "truncate is too short to remove enough tokens; use truncation='longest_first' or a larger "
                         "max_length.")
