@@ -18,6 +18,7 @@ import tensorflow as tf
 from bert_core import outputs as O
 from bert_core.checks import check_model_inputs
 from bert_core.config import BertConfig
+from bert_core.heads import framework_class_name
 from bert_tf import losses
 from bert_tf.attention import _dense
 from bert_tf.checkpoint import TFCheckpointMixin
@@ -38,6 +39,7 @@ def _tf_unflatten(cls, names, components):
 O.ModelOutput.__tf_flatten__ = _tf_flatten
 O.ModelOutput.__tf_unflatten__ = classmethod(_tf_unflatten)
 
+_LABELS = ("labels", "next_sentence_label", "start_positions", "end_positions")
 ARGS = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "head_mask", "inputs_embeds",
         "encoder_hidden_states", "encoder_attention_mask", "past_key_values", "use_cache", "output_attentions",
         "output_hidden_states", "return_dict")
@@ -65,12 +67,14 @@ class TFBertMainLayer(keras.layers.Layer):
         self.pooler = TFBertPooler(config, name="pooler") if add_pooling_layer else None
         self.built = True
 
-    def _check(self, input_ids, token_type_ids, position_ids, seq_len, past_len) -> None:
+    def _check(self, input_ids, token_type_ids, position_ids, seq_len, past_len):
+        """Eagerly: ValueError from bert_core.checks. In a graph: assertions the lookups depend on."""
         c = self.config
         if _is_concrete(input_ids, token_type_ids, position_ids) and isinstance(past_len, int):
             np_ = [None if t is None else np.asarray(t) for t in (input_ids, token_type_ids, position_ids)]
             check_model_inputs(c, *np_, seq_len=int(seq_len), past_len=past_len)
-            return
+            return input_ids, token_type_ids, position_ids
+        asserts = []
         for t, limit, name, field in ((input_ids, c.vocab_size, "input_ids", "vocab_size"),
                                       (token_type_ids, c.type_vocab_size, "token_type_ids", "type_vocab_size"),
                                       (position_ids, c.max_position_embeddings, "position_ids",
@@ -78,12 +82,15 @@ class TFBertMainLayer(keras.layers.Layer):
             if t is not None:
                 msg = (f"{name} must lie in [0, {limit}) ({field}={limit}). Check that the tokenizer matches "
                        "the model.")
-                tf.debugging.assert_non_negative(t, message=msg)
-                tf.debugging.assert_less(tf.cast(t, tf.int64), tf.constant(limit, tf.int64), message=msg)
-        tf.debugging.assert_less_equal(
+                asserts.append(tf.debugging.assert_non_negative(t, message=msg))
+                asserts.append(tf.debugging.assert_less(tf.cast(t, tf.int64), tf.constant(limit, tf.int64),
+                                                        message=msg))
+        asserts.append(tf.debugging.assert_less_equal(
             tf.cast(seq_len + past_len, tf.int32), tf.constant(c.max_position_embeddings, tf.int32),
             message=f"Sequence length exceeds max_position_embeddings={c.max_position_embeddings}. Truncate the "
-                    f"input (max_length={c.max_position_embeddings}).")
+                    f"input (max_length={c.max_position_embeddings})."))
+        with tf.control_dependencies([a for a in asserts if a is not None]):
+            return tuple(None if t is None else tf.identity(t) for t in (input_ids, token_type_ids, position_ids))
 
     def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
              inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None, past_key_values=None,
@@ -97,7 +104,8 @@ class TFBertMainLayer(keras.layers.Layer):
         if past_key_values is not None:
             past_len = past_key_values[0][0].shape[2]
             past_len = tf.shape(past_key_values[0][0])[2] if past_len is None else int(past_len)
-        self._check(input_ids, token_type_ids, position_ids, seq_len, past_len)
+        input_ids, token_type_ids, position_ids = self._check(input_ids, token_type_ids, position_ids, seq_len,
+                                                              past_len)
         if attention_mask is None:
             attention_mask = tf.ones((batch, seq_len + past_len), tf.int32)
         mask = tf.cast(attention_mask, tf.float32)
@@ -144,10 +152,22 @@ class TFBertPreTrainedModel(TFCheckpointMixin, keras.Model):
         return f"{type(self).__name__}({self.config!r})"
 
     # -- inputs and outputs ---------------------------------------------------------------------------------
+    def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+             inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None, past_key_values=None,
+             use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=None, labels=None,
+             next_sentence_label=None, start_positions=None, end_positions=None, training=False):
+        """Run the model (arguments as transformers v4's TF classes; a dict of them may come first)."""
+        given = dict(locals())
+        kwargs = {k: given[k] for k in (*ARGS[1:], *_LABELS) if given[k] is not None}
+        return self._forward(self._inputs(input_ids, kwargs), training)
+
+    def _forward(self, x: dict, training):
+        raise NotImplementedError
+
     def _inputs(self, input_ids, kwargs: dict) -> dict:
         if isinstance(input_ids, Mapping):
             merged = dict(input_ids)
-            merged.update({k: v for k, v in kwargs.items() if v is not None})
+            merged.update(kwargs)
         else:
             merged = dict(kwargs, input_ids=input_ids)
         unknown = set(merged) - set(ARGS) - set(self.label_names) - {"training"}
@@ -224,8 +244,8 @@ class TFBertPreTrainedModel(TFCheckpointMixin, keras.Model):
 
 
 def _call_doc(cls):
-    cls.call.__doc__ = (f"Run {cls.__name__}; see the module docstring for arguments. Returns "
-                        f"{cls.output_class.__name__} (or its tuple with return_dict=False).")
+    cls.__doc__ = (cls.__doc__ or f"transformers' {framework_class_name(cls.head, 'tf')}.") + (
+        f" Call returns {cls.output_class.__name__} (its tuple with return_dict=False).")
     return cls
 
 
@@ -233,8 +253,7 @@ class TFBertModel(TFBertPreTrainedModel):
     head = "BertModel"
     output_class = O.BaseModelOutputWithPoolingAndCrossAttentions
 
-    def call(self, input_ids=None, training=False, **kwargs):
-        x = self._inputs(input_ids, kwargs)
+    def _forward(self, x: dict, training):
         return self._finish(self._bert(x, training), x)
 
 
@@ -248,8 +267,7 @@ class TFBertForPreTraining(TFBertPreTrainedModel):
         self.nsp = TFBertNSPHead(config, name="nsp___cls")
         self.mlm = TFBertMLMHead(config, name="mlm___cls")
 
-    def call(self, input_ids=None, training=False, **kwargs):
-        x = self._inputs(input_ids, kwargs)
+    def _forward(self, x: dict, training):
         out = self._bert(x, training)
         prediction = self.mlm(out.last_hidden_state, word_embeddings=self.bert.embeddings.word_embeddings.weight)
         relationship = self.nsp(out.pooler_output)
@@ -269,8 +287,7 @@ class TFBertForMaskedLM(TFBertPreTrainedModel):
         super().__init__(config, **kwargs)
         self.mlm = TFBertMLMHead(config, name="mlm___cls")
 
-    def call(self, input_ids=None, training=False, **kwargs):
-        x = self._inputs(input_ids, kwargs)
+    def _forward(self, x: dict, training):
         out = self._bert(x, training)
         logits = self.mlm(out.last_hidden_state, word_embeddings=self.bert.embeddings.word_embeddings.weight)
         loss = losses.masked_lm_loss(logits, x["labels"]) if x.get("labels") is not None else None
@@ -283,8 +300,7 @@ class TFBertLMHeadModel(TFBertForMaskedLM):
     head = "BertLMHeadModel"
     output_class = O.CausalLMOutputWithCrossAttentions
 
-    def call(self, input_ids=None, training=False, **kwargs):
-        x = self._inputs(input_ids, kwargs)
+    def _forward(self, x: dict, training):
         if x.get("labels") is not None:
             x["use_cache"] = False
         out = self._bert(x, training)
@@ -303,8 +319,7 @@ class TFBertForNextSentencePrediction(TFBertPreTrainedModel):
         super().__init__(config, **kwargs)
         self.nsp = TFBertNSPHead(config, name="nsp___cls")
 
-    def call(self, input_ids=None, training=False, **kwargs):
-        x = self._inputs(input_ids, kwargs)
+    def _forward(self, x: dict, training):
         out = self._bert(x, training)
         logits = self.nsp(out.pooler_output)
         labels = x.get("next_sentence_label", x.get("labels"))
@@ -329,8 +344,7 @@ class TFBertForSequenceClassification(_Classifier):
     output_class = O.SequenceClassifierOutput
     units = None
 
-    def call(self, input_ids=None, training=False, **kwargs):
-        x = self._inputs(input_ids, kwargs)
+    def _forward(self, x: dict, training):
         out = self._bert(x, training)
         logits = self.classifier(self.dropout(out.pooler_output, training=training))
         loss = None
@@ -347,8 +361,7 @@ class TFBertForMultipleChoice(_Classifier):
     head = "BertForMultipleChoice"
     output_class = O.MultipleChoiceModelOutput
 
-    def call(self, input_ids=None, training=False, **kwargs):
-        x = self._inputs(input_ids, kwargs)
+    def _forward(self, x: dict, training):
         ref = x["input_ids"] if x.get("input_ids") is not None else x["inputs_embeds"][..., 0]
         num_choices = tf.shape(ref)[1]
         flat = {}
@@ -370,8 +383,7 @@ class TFBertForTokenClassification(_Classifier):
     add_pooling_layer = False
     units = None
 
-    def call(self, input_ids=None, training=False, **kwargs):
-        x = self._inputs(input_ids, kwargs)
+    def _forward(self, x: dict, training):
         out = self._bert(x, training)
         logits = self.classifier(self.dropout(out.last_hidden_state, training=training))
         loss = losses.cross_entropy(logits, x["labels"]) if x.get("labels") is not None else None
@@ -386,11 +398,13 @@ class TFBertForQuestionAnswering(TFBertPreTrainedModel):
 
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(config, **kwargs)
-        self.qa_outputs = _dense(config, 2, "qa_outputs", config.hidden_size)
+        self.qa_outputs = _dense(config, config.num_labels, "qa_outputs", config.hidden_size)
 
-    def call(self, input_ids=None, training=False, **kwargs):
-        x = self._inputs(input_ids, kwargs)
+    def _forward(self, x: dict, training):
         out = self._bert(x, training)
+        if self.config.num_labels != 2:
+            raise ValueError(f"TFBertForQuestionAnswering predicts a start and an end logit: it needs num_labels=2, "
+                             f"the config has num_labels={self.config.num_labels}.")
         logits = self.qa_outputs(out.last_hidden_state)
         start, end = tf.unstack(logits, 2, axis=-1)
         loss = None

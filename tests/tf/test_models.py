@@ -79,7 +79,7 @@ def test_base_checkpoint_into_head_and_mismatch(tmp_path, caplog):
 
 
 def test_calling_conventions():
-    model = bert_tf.TFBertForQuestionAnswering(tiny_config())
+    model = bert_tf.TFBertForQuestionAnswering(tiny_config(num_labels=2))
     inputs = random_inputs(batch=2, seq=6)
     a = model(inputs)
     b = model(inputs["input_ids"], attention_mask=inputs["attention_mask"], token_type_ids=inputs["token_type_ids"])
