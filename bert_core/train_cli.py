@@ -1,0 +1,163 @@
+"""``bertzoo train``: one command line for PyTorch, TensorFlow and Flax training.
+
+The parser and the framework-free pieces (``training_config``, ``model_config``, ``train_data``) live here; each
+framework's ``<package>.train.main(args)`` does the rest and is imported only when chosen, so ``bertzoo train
+--framework flax`` never imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Any
+
+from bert_core.training import TASKS, TrainingConfig
+
+FRAMEWORK_MODULES = {"pt": "bert_torch.train", "tf": "bert_tf.train", "flax": "bert_flax.train"}
+
+EPILOG = """\
+data:
+  pretraining     --train-files are plain text: one sentence a line, documents separated by blank lines
+                  (tokenized with --tokenizer, default the --model folder; masking as bert_core.data).
+  fine-tuning     --train-files are .npz files of equal-length arrays: input_ids, attention_mask,
+                  token_type_ids and the labels: "labels" (sequence: [n]; token: [n, seq], -100 ignored) or
+                  "start_positions" and "end_positions" (question-answering).
+
+examples:
+  bertzoo train --task pretraining --config bert-base.json --tokenizer vocab/ \\
+      --train-files wiki_*.txt --output-dir out/ --steps 100000 --batch-size 256 --lr 1e-4 --warmup-steps 10000
+  torchrun --nproc-per-node=8 -m bert_core.cli train --framework pt --strategy fsdp --bf16 ...
+  bertzoo train --framework flax --task sequence-classification --model bert-base/ --num-labels 2 \\
+      --train-files train.npz --output-dir out/ --steps 3000 --batch-size 32 --lr 2e-5 --warmup-steps 300
+
+See docs/training.md for several GPUs (torchrun), TPU pods (Flax) and TF distribution strategies.
+"""
+
+
+def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``bertzoo train`` on the CLI's subparsers."""
+    defaults = TrainingConfig()
+    p = sub.add_parser(
+        "train", help="pre-train or fine-tune a BERT model (PyTorch, TensorFlow or Flax)",
+        description="Train a BERT head: pre-training (masked LM + next sentence prediction) from text files, or "
+                    "fine-tuning (sequence / token classification, question answering) from .npz arrays. AdamW "
+                    "(no weight decay on biases and LayerNorm weights), linear warmup then linear decay to 0, "
+                    "gradient clipping and accumulation; the same step in every framework. Writes the model "
+                    "(save_pretrained layout) and the optimizer state for --resume-from into --output-dir.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--framework", default="pt", choices=tuple(FRAMEWORK_MODULES),
+                   help="pt (PyTorch; DDP / FSDP2 under torchrun), tf (Keras 3; tf.distribute strategies), "
+                        "flax (JAX; TPU pods). Default: pt")
+    p.add_argument("--task", default=defaults.task, choices=TASKS, help="what to train (default: pretraining)")
+    model = p.add_mutually_exclusive_group(required=True)
+    model.add_argument("--model", metavar="FOLDER", help="start from this pretrained model folder")
+    model.add_argument("--config", metavar="JSON", help="start from random weights with this config.json")
+    p.add_argument("--train-files", nargs="+", required=True, metavar="FILE",
+                   help="training data: text files (pretraining) or .npz files (fine-tuning); see below")
+    p.add_argument("--output-dir", required=True, help="where the final model and checkpoints go")
+    p.add_argument("--tokenizer", metavar="FOLDER", default=None,
+                   help="tokenizer folder for pretraining text (default: the --model folder)")
+    p.add_argument("--num-labels", type=int, default=None,
+                   help="classes of a classification head (default: the model config's)")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--steps", type=int, default=defaults.total_steps, help="optimizer steps (default: %(default)s)")
+    g.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                   help="global batch per optimizer step, over all processes and accumulation (default: "
+                        "%(default)s)")
+    g.add_argument("--lr", type=float, default=defaults.learning_rate, help="peak learning rate (default: %(default)s)")
+    g.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps,
+                   help="linear warmup steps (default: %(default)s)")
+    g.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="(default: %(default)s)")
+    g.add_argument("--adam-betas", type=float, nargs=2, default=(defaults.adam_beta1, defaults.adam_beta2),
+                   metavar=("B1", "B2"), help="(default: %(default)s)")
+    g.add_argument("--adam-eps", type=float, default=defaults.adam_epsilon, help="(default: %(default)s)")
+    g.add_argument("--grad-accum", type=int, default=defaults.gradient_accumulation_steps,
+                   help="micro-batches per step on each process (default: %(default)s)")
+    g.add_argument("--max-grad-norm", type=float, default=defaults.max_grad_norm,
+                   help="clip gradients to this global norm, 0: off (default: %(default)s)")
+    g.add_argument("--seq-len", type=int, default=defaults.max_seq_length,
+                   help="tokens per sequence (pretraining examples; default: %(default)s)")
+    g.add_argument("--bf16", action="store_true", help="bfloat16 compute with float32 master weights")
+    g.add_argument("--seed", type=int, default=defaults.seed, help="(default: %(default)s)")
+    r = p.add_argument_group("run")
+    r.add_argument("--log-every", type=int, default=defaults.log_every, help="(default: %(default)s)")
+    r.add_argument("--save-every", type=int, default=defaults.save_every,
+                   help="write checkpoint-<step> folders this often, 0: only at the end (default: %(default)s)")
+    r.add_argument("--resume-from", metavar="FOLDER", default=None,
+                   help="continue a run from its output dir or a checkpoint-<step> folder")
+    r.add_argument("--strategy", default="auto", choices=("auto", "none", "ddp", "fsdp"),
+                   help="pt: auto = DDP under torchrun, else one device; fsdp = FSDP2 fully_shard")
+    r.add_argument("--device", default=None, help="pt: e.g. cpu, cuda:0 (default: cuda:LOCAL_RANK or cpu)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_train)
+    return p
+
+
+def training_config(args: argparse.Namespace) -> TrainingConfig:
+    """The ``TrainingConfig`` the arguments describe (raises ``ValueError`` for bad values)."""
+    return TrainingConfig(
+        task=args.task, learning_rate=args.lr, warmup_steps=args.warmup_steps, total_steps=args.steps,
+        weight_decay=args.weight_decay, adam_beta1=args.adam_betas[0], adam_beta2=args.adam_betas[1],
+        adam_epsilon=args.adam_eps, max_grad_norm=args.max_grad_norm or None,
+        gradient_accumulation_steps=args.grad_accum, batch_size=args.batch_size, max_seq_length=args.seq_len,
+        seed=args.seed, dtype="bfloat16" if args.bf16 else "float32", log_every=args.log_every,
+        save_every=args.save_every, output_dir=args.output_dir)
+
+
+def model_config(args: argparse.Namespace):
+    """The ``BertConfig`` of ``--config`` (None with ``--model``)."""
+    from bert_core.config import BertConfig
+
+    return BertConfig.from_json_file(args.config) if args.config else None
+
+
+def train_data(args: argparse.Namespace, config: TrainingConfig, bert_config: Any):
+    """Endless global batches (dicts of numpy arrays) for the task, from ``--train-files``."""
+    from bert_core import training
+
+    missing = [f for f in args.train_files if not os.path.isfile(f)]
+    if missing:
+        raise FileNotFoundError(f"training files not found: {', '.join(missing)}")
+    if config.task == "pretraining":
+        folder = args.tokenizer or args.model
+        if folder is None:
+            raise ValueError("pretraining from --config needs --tokenizer FOLDER (a folder with vocab.txt)")
+        tokenizer = load_tokenizer(folder)
+        if tokenizer.vocab_size > bert_config.vocab_size:
+            raise ValueError(f"the tokenizer has {tokenizer.vocab_size} tokens, the model only "
+                             f"{bert_config.vocab_size}")
+        return training.pretraining_batches(list(args.train_files), tokenizer, config)
+    return training.array_batches(training.load_npz_arrays(args.train_files), config)
+
+
+def load_tokenizer(folder: str):
+    try:
+        from bert_core import BertTokenizerFast
+        return BertTokenizerFast.from_pretrained(folder, check_vocab_size=False)
+    except ImportError:  # no `tokenizers` package: the pure-Python tokenizer gives the same ids
+        from bert_core import BertTokenizer
+        return BertTokenizer.from_pretrained(folder, check_vocab_size=False)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Dispatch to the chosen framework's ``train.main(args)``."""
+    try:
+        training_config(args)
+    except ValueError as e:
+        print(f"bertzoo train: {e}", file=sys.stderr)
+        return 2
+    module_name = FRAMEWORK_MODULES[args.framework]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name is not None and module_name.startswith(e.name):  # the trainer itself is absent
+            print(f"bertzoo train: training with --framework {args.framework} is not available in this version "
+                  f"({module_name} is missing); use --framework pt, or see docs/training.md.", file=sys.stderr)
+        else:  # the framework is not installed
+            extra = {"pt": "torch", "tf": "tf", "flax": "flax"}[args.framework]
+            print(f"bertzoo train: --framework {args.framework} needs {e.name}: pip install "
+                  f"'bertzoo[{extra}]'", file=sys.stderr)
+        return 2
+    return int(module.main(args) or 0)
