@@ -66,8 +66,8 @@ class TFBertSelfAttention(keras.layers.Layer):
             if self.position_embedding_type == "relative_key_query":
                 scores = scores + tf.einsum("bhrd,lrd->bhlr", key, table)
         scores = tf.cast(scores, tf.float32) / math.sqrt(self.head_dim)
-        if attention_mask is not None:
-            scores = scores + attention_mask
+        if attention_mask is not None:  # 1 = attend, 0 = masked (as transformers' additive most-negative value)
+            scores = tf.where(tf.cast(attention_mask, tf.float32) > 0.5, scores, tf.float32.min)
         probs = tf.cast(tf.nn.softmax(scores, axis=-1), self.compute_dtype)
         probs = self.dropout(probs, training=training)
         if head_mask is not None:

@@ -50,10 +50,13 @@ def _is_concrete(*tensors) -> bool:
 
 
 def _extended_mask(mask: tf.Tensor) -> tf.Tensor:
-    """[batch, keys] (or [batch, queries, keys]) 1/0 mask -> additive float32 mask broadcast over heads."""
+    """[batch, keys] (or [batch, queries, keys]) 1/0 mask -> [batch, 1, queries or 1, keys] 1/0 float mask.
+
+    It stays 1/0 (not additive) because Keras casts float layer inputs to the compute dtype, and float16 cannot
+    hold float32's most negative value; attention applies it in float32.
+    """
     mask = tf.cast(mask, tf.float32)
-    mask = mask[:, None, None, :] if mask.shape.rank == 2 else mask[:, None, :, :]
-    return (1.0 - mask) * tf.float32.min
+    return mask[:, None, None, :] if mask.shape.rank == 2 else mask[:, None, :, :]
 
 
 class TFBertMainLayer(keras.layers.Layer):
