@@ -4,7 +4,8 @@ Random weights (one schema state dict, so every framework runs the same model), 
 8 and 32, ``attention_mask`` of ones. For each batch size the frameworks run interleaved, rep by rep, so machine
 load drifts hit them alike; the median time is reported with the achieved GFLOP/s (model FLOPs counted
 analytically) and its share of a plain 2048x2048 float32 matmul measured in the same run, and each framework's
-time as a ratio to transformers' (``> 1`` = faster than transformers).
+time as a ratio to transformers' (``> 1`` = faster than transformers). On a shared machine the matmul is
+measured before and after each batch size and the best is the reference.
 
 One function per framework builds a runner: ``runner_<name>(config, weights) -> callable(inputs)``. Add a
 framework by writing its function and listing it in ``RUNNERS``. Usage::
@@ -160,11 +161,9 @@ def main(argv: list[str] | None = None) -> None:
             runners[name] = RUNNERS[name](config, weights)
         except ImportError as e:
             print(f"skipping {name}: {e}")
-    peak = matmul_gflops()
-    print(f"BERT-base-sized: hidden 768, {config.num_hidden_layers} layers, 12 heads, intermediate 3072, vocab "
-          f"30522, seq {args.seq}, float32, inference_mode. 2048^2 float32 matmul: {peak:.1f} GFLOP/s")
-    print(f"{'framework':<14}{'batch':>6}{'reps':>5}{'median ms':>11}{'GFLOP/s':>9}{'% matmul':>9}"
-          f"{'vs ' + BASELINE:>17}")
+    import torch
+    peaks = [matmul_gflops()]
+    rows = []
     for batch in batches:
         inputs = make_inputs(config, batch, args.seq)
         times: dict[str, list[float]] = {name: [] for name in runners}
@@ -173,15 +172,25 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(reps[batch]):
             for name, run in runners.items():
                 times[name].append(_timed(lambda: run(inputs)))
+        print(f"batch {batch}: " + ", ".join(f"{n} {' '.join(f'{t * 1e3:.0f}' for t in ts)} ms"
+                                            for n, ts in times.items()), flush=True)
+        rows.append((batch, times))
+        peaks.append(matmul_gflops())  # the machine's state drifts: measure the baseline throughout
+    peak = max(peaks)
+    print(f"\nBERT-base-sized: hidden 768, {config.num_hidden_layers} layers, 12 heads, intermediate 3072, vocab "
+          f"30522, seq {args.seq}, float32, inference_mode, {torch.get_num_threads()} torch thread(s).\n"
+          f"2048x2048 float32 matmul: best {peak:.1f} GFLOP/s (measured {len(peaks)} times: "
+          f"{', '.join(f'{p:.0f}' for p in peaks)})")
+    print(f"{'framework':<14}{'batch':>6}{'reps':>5}{'median ms':>11}{'GFLOP/s':>9}{'% matmul':>9}"
+          f"{'speed vs ' + BASELINE:>23}")
+    for batch, times in rows:
         flops = model_flops(config, batch, args.seq)
         base = statistics.median(times[BASELINE]) if BASELINE in times else None
         for name, ts in times.items():
             t = statistics.median(ts)
             ratio = f"{base / t:.2f}x" if base else "-"
             print(f"{name:<14}{batch:>6}{len(ts):>5}{t * 1e3:>11.1f}{flops / t / 1e9:>9.1f}"
-                  f"{100 * flops / t / 1e9 / peak:>8.0f}%{ratio:>17}")
-        sys.stdout.flush()
-
+                  f"{100 * flops / t / 1e9 / peak:>8.0f}%{ratio:>23}")
 
 if __name__ == "__main__":
     main()

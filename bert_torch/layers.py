@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from bert_torch.attention import KV, BertSelfAttention
+from bert_torch.attention import BertSelfAttention
 
 
 def _gelu_new(x: torch.Tensor) -> torch.Tensor:
