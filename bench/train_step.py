@@ -1,0 +1,175 @@
+"""Training-step throughput (sequences/s) of BERT-base pre-training in each framework, against transformers 4.57.6
+in the same run.
+
+One step = forward + backward of ``BertForPreTraining`` (MLM + NSP loss) on a batch of 8 x 128, global-norm
+clipping, AdamW (no decay on biases / LayerNorm weights) and the linear schedule; float32, dropout 0.1 as in
+BERT, random weights from one schema state dict so every framework trains the same model, sdpa attention in
+both torch models. The baseline is transformers' ``BertForPreTraining`` with the same optimizer recipe
+(``torch.optim.AdamW`` groups, ``get_linear_schedule_with_warmup``, ``clip_grad_norm_``).
+
+Frameworks run interleaved, step by step, so load drifts on a shared machine hit them alike; after
+``--warmup`` untimed steps each, ``--reps`` timed steps each; the median seconds/step is reported with
+sequences/s and the ratio to transformers (``> 1`` = faster than transformers).
+
+One function per framework: ``step_<name>(config, weights, batch, training) -> callable`` that runs one full
+training step and returns once its results are computed (block on them: ``block_until_ready``, ``.numpy()``).
+Add a framework by writing its function and listing it in ``STEPS``. Usage::
+
+    .venv/bin/python bench/train_step.py [--frameworks torch,transformers] [--batch 8] [--seq 128]
+                                         [--warmup 2] [--reps 3] [--layers 12] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+os.environ.setdefault("USE_TF", "0")  # transformers must not import TensorFlow for the torch baseline
+os.environ.setdefault("USE_FLAX", "0")
+# The repository root replaces bench/ on the path: bench/tokenizers.py would shadow the tokenizers library.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [os.path.dirname(_HERE)] + [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
+from bert_core import BertConfig  # noqa: E402
+from bert_core.training import TrainingConfig, decays  # noqa: E402
+
+BASELINE = "transformers"
+Batch = dict[str, np.ndarray]
+Step = Callable[[], object]
+
+
+def base_config(layers: int = 12) -> BertConfig:
+    """BERT-base (uncased vocabulary), dropout as trained."""
+    return BertConfig(hidden_size=768, num_hidden_layers=layers, num_attention_heads=12, intermediate_size=3072,
+                      vocab_size=30522, max_position_embeddings=512, attn_implementation="sdpa")
+
+
+def random_weights(config: BertConfig, seed: int = 0) -> dict[str, np.ndarray]:
+    import bert_torch
+    return bert_torch.BertForPreTraining(config, seed=seed).schema_state_dict()
+
+
+def make_batch(config: BertConfig, batch: int, seq: int, seed: int = 0) -> Batch:
+    """Random ids, 15% of positions labelled for MLM, random NSP labels."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1000, config.vocab_size, (batch, seq)).astype(np.int64)
+    labels = np.where(rng.random((batch, seq)) < 0.15, ids, -100)
+    types = np.zeros((batch, seq), np.int64)
+    types[:, seq // 2:] = 1
+    return {"input_ids": ids, "attention_mask": np.ones((batch, seq), np.int64), "token_type_ids": types,
+            "labels": labels, "next_sentence_label": rng.integers(0, 2, batch).astype(np.int64)}
+
+
+# -- one step builder per framework -----------------------------------------------------------------------------
+def step_torch(config: BertConfig, weights: dict[str, np.ndarray], batch: Batch, training: TrainingConfig) -> Step:
+    """bert_torch: ``bert_torch.train.train_step`` (what ``bertzoo train --framework pt`` runs)."""
+    import torch
+
+    import bert_torch
+    from bert_torch.train import build_optimizer, build_scheduler, train_step
+
+    model = bert_torch.BertForPreTraining(config)
+    model.load_schema_state_dict(weights)
+    model.train()
+    optimizer = build_optimizer(model, training)
+    scheduler = build_scheduler(optimizer, training)
+    device = torch.device("cpu")
+
+    def step():
+        loss, _ = train_step(model, optimizer, scheduler, [batch], training, device)
+        return float(loss)
+    return step
+
+
+def step_transformers(config: BertConfig, weights: dict[str, np.ndarray], batch: Batch,
+                      training: TrainingConfig) -> Step:
+    """transformers 4.57.6 ``BertForPreTraining`` with the usual recipe of its examples."""
+    import torch
+    import transformers
+
+    hf_config = transformers.BertConfig(**{k: v for k, v in config.to_dict().items()
+                                           if k not in ("attn_implementation", "torch_dtype")},
+                                        attn_implementation="sdpa")
+    model = transformers.BertForPreTraining(hf_config)
+    missing, unexpected = model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=False)
+    assert not unexpected and set(missing) <= {"cls.predictions.decoder.weight", "cls.predictions.decoder.bias"}, \
+        (missing, unexpected)
+    model.tie_weights()
+    model.train()
+    named = list(model.named_parameters())
+    optimizer = torch.optim.AdamW(
+        [{"params": [p for n, p in named if decays(n)], "weight_decay": training.weight_decay},
+         {"params": [p for n, p in named if not decays(n)], "weight_decay": 0.0}],
+        lr=training.learning_rate, betas=(training.adam_beta1, training.adam_beta2), eps=training.adam_epsilon)
+    scheduler = transformers.get_linear_schedule_with_warmup(optimizer, training.warmup_steps, training.total_steps)
+    tensors = {k: torch.from_numpy(v) for k, v in batch.items()}
+
+    def step():
+        loss = model(**tensors).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), training.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach())
+    return step
+
+
+STEPS: dict[str, Callable[[BertConfig, dict[str, np.ndarray], Batch, TrainingConfig], Step]] = {
+    "torch": step_torch,
+    "transformers": step_transformers,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frameworks", default="torch,transformers", help=f"comma-separated, from {', '.join(STEPS)}")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per framework")
+    parser.add_argument("--reps", type=int, default=3, help="timed steps per framework")
+    parser.add_argument("--layers", type=int, default=12)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.frameworks.split(",") if n.strip()]
+    unknown = [n for n in names if n not in STEPS]
+    if unknown:
+        parser.error(f"unknown frameworks {unknown}; choose from {', '.join(STEPS)}")
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+
+    config = base_config(args.layers)
+    weights = random_weights(config)
+    batch = make_batch(config, args.batch, args.seq)
+    training = TrainingConfig(learning_rate=1e-4, warmup_steps=2, total_steps=1000, batch_size=args.batch,
+                              max_seq_length=args.seq)
+    steps = {n: STEPS[n](config, weights, batch, training) for n in names}
+    del weights
+    times: dict[str, list[float]] = {n: [] for n in names}
+    losses: dict[str, list[float]] = {n: [] for n in names}
+    for rep in range(args.warmup + args.reps):
+        for name in names:
+            start = time.perf_counter()
+            losses[name].append(steps[name]())
+            elapsed = time.perf_counter() - start
+            if rep >= args.warmup:
+                times[name].append(elapsed)
+    print(f"BERT-base pre-training step ({args.layers} layers), batch {args.batch} x {args.seq}, float32, "
+          f"{args.warmup} warmup + {args.reps} timed steps each, interleaved")
+    base = statistics.median(times[BASELINE]) if BASELINE in times else None
+    print(f"{'framework':<14}{'s/step':>9}{'seq/s':>9}{'vs transformers':>17}   losses")
+    for name in names:
+        t = statistics.median(times[name])
+        ratio = f"{base / t:.2f}x" if base else "-"
+        print(f"{name:<14}{t:>9.3f}{args.batch / t:>9.2f}{ratio:>17}   {' '.join(f'{x:.4f}' for x in losses[name])}")
+
+
+if __name__ == "__main__":
+    main()
