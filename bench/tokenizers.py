@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
-import os
 import pathlib
 import sys
 import sysconfig
@@ -94,7 +93,6 @@ def main() -> None:
     parser.add_argument("--vocab", default=str(ROOT / "tests" / "fixtures" / "minilm-tokenizer"))
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # "sequence longer than 512" notices
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 
     paragraphs, n_bytes, n_files = collect_text(args.megabytes)
     print(f"text: {n_bytes / 1e6:.2f} MB from {n_files} files, {len(paragraphs)} paragraphs; best of "

@@ -131,6 +131,15 @@ def test_return_tensors(tok, return_tensors):
     assert "ndarray" in repr(enc) or "Tensor" in repr(enc)
 
 
+@pytest.mark.parametrize("framework", ["tf", "jax"])
+def test_return_tensors_tf_jax(framework):
+    module = pytest.importorskip("tensorflow" if framework == "tf" else "jax")
+    enc = BertTokenizer.from_pretrained(FOLDER)(["a", "a b"], padding=True, return_tensors=framework)
+    assert tuple(enc.input_ids.shape) == (2, 4) and np.asarray(enc.attention_mask).tolist()[0] == [1, 1, 1, 0]
+    assert "int32" in str(enc.input_ids.dtype)  # as transformers' TF / JAX outputs (JAX without x64)
+    assert module.__name__ in type(enc.input_ids).__module__ or framework == "jax"
+
+
 def test_ragged_tensors_fail_clearly(tok):
     with pytest.raises(ValueError, match="padding=True"):
         tok(["a", "a b"], return_tensors="np")
