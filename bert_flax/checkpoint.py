@@ -128,9 +128,11 @@ class CheckpointMixin:
         import conversion
 
         folder = os.fspath(folder)
-        if config is None:
-            config = BertConfig.from_pretrained(folder, **config_overrides)
-        elif config_overrides:
+        config = BertConfig.from_pretrained(folder) if config is None else config.copy()
+        if "num_labels" in config_overrides and "id2label" not in config_overrides:
+            config.num_labels = config_overrides.pop("num_labels")  # resets id2label / label2id, as transformers
+            config.validate()
+        if config_overrides:
             config = config.copy(**config_overrides)
         state_dict = conversion.load_state_dict(folder)
         model = cls(config, input_shape=input_shape, seed=seed, dtype=dtype, param_dtype=param_dtype, _do_init=False,
@@ -139,6 +141,7 @@ class CheckpointMixin:
                                               source=folder)
         if report.missing or report.unexpected or report.mismatched:
             logger.warning("Loading %s from %s: %s", cls.__name__, folder, report.summary())
+        model.load_report = report
         if not _do_init:
             params, model._params = model._params, None
             return model, params
