@@ -16,9 +16,9 @@ from typing import Any
 from bert_core.files import atomic_write_text
 from bert_core.tokenization_files import VOCAB_FILE, TokenizerFileError, load_vocab, vocab_lines
 from bert_core.tokenization_utils import TokenizerBase, added_token_entry
-from bert_core.tokenization_wordpiece import (BasicTokenizer, WordpieceTokenizer, clean_text, lower_per_char)
+from bert_core.tokenization_wordpiece import BasicTokenizer, WordpieceTokenizer, clean_text, lower_per_char
 
-_CACHE_LIMIT = 1 << 19  # words kept per tokenizer before the cache starts over
+_CACHE_LIMIT = 1 << 18  # distinct words cached per tokenizer before the cache starts over
 
 
 def _alternation(tokens: Iterable[str]) -> re.Pattern | None:
@@ -28,7 +28,8 @@ def _alternation(tokens: Iterable[str]) -> re.Pattern | None:
 
 
 class _State:
-    """What BertTokenizer derives from its special / added tokens; rebuilt when those change."""
+    """What BertTokenizer derives from its special / added tokens and options, with the per-word caches; rebuilt
+    (caches emptied) when any of them changes."""
 
     __slots__ = ("key", "added", "added_re", "nolower_re", "never_split", "ids", "tokens")
 
@@ -73,7 +74,7 @@ class BertTokenizer(TokenizerBase):
         self.ids_to_tokens = {i: t for t, i in self.vocab.items()}
         self.do_basic_tokenize = do_basic_tokenize
         self.never_split = None if never_split is None else list(never_split)
-        self.basic_tokenizer = BasicTokenizer(do_lower_case, never_split, tokenize_chinese_chars, strip_accents)
+        self.basic_tokenizer = BasicTokenizer(do_lower_case, self.never_split, tokenize_chinese_chars, strip_accents)
         self.wordpiece_tokenizer = WordpieceTokenizer(self.vocab, str(unk_token))
         self.split_special_tokens = split_special_tokens
         self._extra_added: dict[str, int] = {}  # added tokens from a config, beyond the special tokens
@@ -137,8 +138,11 @@ class BertTokenizer(TokenizerBase):
 
     # ---- tokenization ----------------------------------------------------------------------------------------
     def _get_state(self) -> _State:
+        basic = self.basic_tokenizer
         key = (self.unk_token, self.sep_token, self.pad_token, self.cls_token, self.mask_token, self.bos_token,
-               self.eos_token, tuple(self.additional_special_tokens), self.split_special_tokens)
+               self.eos_token, tuple(self.additional_special_tokens), self.split_special_tokens,
+               self.do_basic_tokenize, basic.do_lower_case, basic.strip_accents, basic.tokenize_chinese_chars,
+               basic.do_split_on_punc, len(basic.never_split), len(self.vocab))
         state = self._state
         if state is None or state.key != key:
             specials = self.all_special_tokens

@@ -49,8 +49,10 @@ def resolve_strategies(padding: bool | str = False, truncation: bool | str | Non
         truncation_strategy = truncation
     else:
         raise ValueError(f"truncation must be True, False or one of {TRUNCATION_STRATEGIES}, got {truncation!r}.")
-    if max_length is not None and (not isinstance(max_length, int) or max_length < 0):
-        raise ValueError(f"max_length must be a non-negative int or None, got {max_length!r}.")
+    if max_length is not None:
+        if isinstance(max_length, bool) or not hasattr(max_length, "__index__") or max_length < 0:
+            raise ValueError(f"max_length must be a non-negative int or None, got {max_length!r}.")
+        max_length = int(max_length)
     if max_length is None:
         if padding_strategy == "max_length":
             if model_max_length > LARGE_INTEGER:
