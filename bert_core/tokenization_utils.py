@@ -112,6 +112,10 @@ class TokenizerBase(SpecialTokensMixin):
                        return_overflowing_tokens=return_overflowing_tokens,
                        return_special_tokens_mask=return_special_tokens_mask,
                        return_offsets_mapping=return_offsets_mapping, return_length=return_length)
+        if not pairs:  # an empty batch
+            keys = ["input_ids"] + [k for k, on in (("token_type_ids", return_token_type_ids is not False),
+                                                    ("attention_mask", options["return_attention_mask"])) if on]
+            return BatchEncoding({k: [] for k in keys}, [] if self.is_fast else None)
         data, encodings = self._encode_batch(pairs, **options)
         if verbose and max_length is None:
             self._warn_if_too_long(data["input_ids"])

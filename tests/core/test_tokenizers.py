@@ -67,6 +67,7 @@ def test_single_pair_and_batch_shapes(tok):
     batch = tok(["Hello", "big world"], ["a", "b"])
     assert batch.input_ids == [[101, 7592, 102, 1037, 102], [101, 2502, 2088, 102, 1038, 102]]
     assert tok.encode("Hello") == [101, 7592, 102]
+    assert tok([]).data == {"input_ids": [], "token_type_ids": [], "attention_mask": []}
     with pytest.raises(AttributeError, match="no field"):
         one.offsets
 
