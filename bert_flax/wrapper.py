@@ -78,14 +78,31 @@ class FlaxBertPreTrainedModel(CheckpointMixin):
         return self.module.init({"params": params_rng, "dropout": dropout_rng}, **self._dummy_inputs(input_shape))
 
     def init_weights(self, rng: Any, input_shape: tuple[int, ...] = (1, 1), params: dict | None = None) -> dict:
-        """Fresh parameters (plain arrays); entries of ``params``, if given, are kept."""
-        new = nn.meta.unbox(self._init_variables(rng, tuple(input_shape))["params"])
+        """Fresh parameters (plain arrays); entries of ``params``, if given, are kept.
+
+        BERT's initialisation (normal(initializer_range) kernels and embeddings, zero biases, unit LayerNorm
+        scales) is drawn with numpy from a seed taken from ``rng``: compiling Flax's initialisers with XLA takes
+        seconds even for a tiny model, drawing them on the host takes milliseconds.
+        """
+        from flax.traverse_util import flatten_dict, unflatten_dict
+
+        shapes = flatten_dict(jax.eval_shape(
+            lambda: nn.meta.unbox(self._init_variables(jax.random.PRNGKey(0), tuple(input_shape))["params"])))
+        key = rng if not jnp.issubdtype(getattr(rng, "dtype", None), jax.dtypes.prng_key) else jax.random.key_data(rng)
+        gen = np.random.default_rng(np.asarray(key).astype(np.uint32).ravel().tolist())
+        std = self.config.initializer_range
+        new = {}
+        for path, s in sorted(shapes.items()):
+            if path[-1] in ("kernel", "embedding"):
+                value = gen.normal(0.0, std, size=s.shape).astype(np.float32)
+            elif path[-1] == "scale":
+                value = np.ones(s.shape, np.float32)
+            else:
+                value = np.zeros(s.shape, np.float32)
+            new[path] = jnp.asarray(value, dtype=s.dtype)
         if params is not None:
-            from flax.traverse_util import flatten_dict, unflatten_dict
-            flat = flatten_dict(new)
-            flat.update(flatten_dict(params))
-            new = unflatten_dict(flat)
-        return new
+            new.update(flatten_dict(params))
+        return unflatten_dict(new)
 
     @property
     def params(self) -> dict:

@@ -16,8 +16,9 @@ def max_diff(a, b) -> float:
     return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
 
 
-def head_inputs(head: str, batch: int = 3, seq: int = 11, seed: int = 0) -> dict[str, np.ndarray]:
-    return random_inputs(batch=batch, seq=seq, seed=seed, choices=3 if head == "BertForMultipleChoice" else None)
+def head_inputs(head: str, batch: int = 3, seq: int = 11, seed: int = 0, vocab: int = 99) -> dict[str, np.ndarray]:
+    return random_inputs(batch=batch, seq=seq, seed=seed, vocab=vocab,
+                         choices=3 if head == "BertForMultipleChoice" else None)
 
 
 def head_labels(head: str, inputs: dict[str, np.ndarray], config: BertConfig, seed: int = 1,
