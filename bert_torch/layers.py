@@ -82,6 +82,7 @@ class BertLayer(nn.Module):
     def __init__(self, config) -> None:
         super().__init__()
         self.attention = BertAttention(config)
+        self.chunk_size_feed_forward = config.chunk_size_feed_forward
         self.is_decoder = config.is_decoder
         self.add_cross_attention = config.add_cross_attention
         if self.add_cross_attention:
@@ -109,7 +110,11 @@ class BertLayer(nn.Module):
                 use_cache)
             if use_cache:
                 present = present + cross_present
-        layer_output = self.output(self.intermediate(out), out)
+        chunk = self.chunk_size_feed_forward
+        if chunk and out.shape[1] > chunk:  # transformers' feed-forward chunking: same result, less memory
+            layer_output = torch.cat([self.output(self.intermediate(part), part) for part in out.split(chunk, 1)], 1)
+        else:
+            layer_output = self.output(self.intermediate(out), out)
         return layer_output, self_probs, cross_probs, present
 
 

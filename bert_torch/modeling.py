@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from bert_core import outputs as O
 from bert_core.checks import check_model_inputs, check_same_shape
@@ -98,9 +98,20 @@ class BertModel(BertPreTrainedModel):
             mask = mask * (k[None, :] <= q[:, None])[None, None]
         return _additive(mask, dtype)
 
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
-                inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None, past_key_values=None,
-                use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=None):
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None, position_ids: Tensor | None = None,
+                head_mask: Tensor | None = None, inputs_embeds: Tensor | None = None,
+                encoder_hidden_states: Tensor | None = None, encoder_attention_mask: Tensor | None = None,
+                past_key_values: tuple[tuple[Tensor, ...], ...] | None = None, use_cache: bool | None = None,
+                output_attentions: bool | None = None, output_hidden_states: bool | None = None,
+                return_dict: bool | None = None) -> O.BaseModelOutputWithPoolingAndCrossAttentions | tuple:
+        """Encode ``input_ids`` ``[batch, seq]`` (or ``inputs_embeds`` ``[batch, seq, hidden]``).
+
+        ``attention_mask`` is 1 for tokens to attend to, 0 for padding (``[batch, past + seq]``, or
+        ``[batch, seq, past + seq]``); ``head_mask`` is ``[heads]`` or ``[layers, heads]`` (1 keeps a head).
+        Decoders add the causal mask themselves. Returns the output dataclass, or its tuple with
+        ``return_dict=False``.
+        """
         cfg = self.config
         output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states

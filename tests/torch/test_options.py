@@ -213,3 +213,13 @@ def test_question_answering_needs_two_labels():
     model = bert_torch.BertForQuestionAnswering(tiny_config(num_labels=3))
     with pytest.raises(ValueError, match="num_labels=2"):
         model(**torch_inputs())
+
+
+def test_feed_forward_chunking_gives_same_outputs():
+    plain = _build("BertModel")
+    chunked = _build("BertModel", chunk_size_feed_forward=4)
+    chunked.load_state_dict(plain.state_dict())
+    inputs = torch_inputs()
+    with torch.no_grad():
+        torch.testing.assert_close(plain(**inputs).last_hidden_state, chunked(**inputs).last_hidden_state,
+                                   rtol=0, atol=1e-6)
