@@ -130,8 +130,9 @@ class CheckpointMixin:
         atomically. Weight files of an earlier save that this one does not produce are removed. Returns the
         file names written."""
         folder = os.fspath(folder)
-        config = self.config.copy(architectures=[type(self).__name__],
-                                  torch_dtype=str(self.dtype).removeprefix("torch."))
+        dtype = str(self.dtype).removeprefix("torch.")
+        # transformers >= 4.56 reads and writes "dtype"; older versions "torch_dtype": write both, equal.
+        config = self.config.copy(architectures=[type(self).__name__], torch_dtype=dtype, dtype=dtype)
         with atomic_folder(folder) as tmp:
             config.save_pretrained(tmp)
             written = conversion.save_state_dict(self.schema_state_dict(), tmp, "safetensors",

@@ -104,3 +104,19 @@ def test_losses_equal_transformers(head, tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(ours(**inputs, **labels).loss, theirs(**inputs, **labels).loss,
                                    rtol=1e-5, atol=1e-6)
+
+
+def test_sharded_and_bfloat16_checkpoints_both_ways(tmp_path):
+    ours = bert_torch.BertForMaskedLM(tiny_config(), seed=3, torch_dtype=torch.bfloat16).eval()
+    ours.save_pretrained(tmp_path / "ours", max_shard_size="10KB")
+    assert (tmp_path / "ours" / "model.safetensors.index.json").exists()
+    theirs = transformers.BertForMaskedLM.from_pretrained(tmp_path / "ours", dtype="auto").eval()
+    assert theirs.dtype == torch.bfloat16
+    for name, value in ours.state_dict().items():
+        assert torch.equal(theirs.state_dict()[name], value), name
+    theirs.save_pretrained(tmp_path / "theirs", max_shard_size="10KB")
+    assert (tmp_path / "theirs" / "model.safetensors.index.json").exists()
+    back = bert_torch.BertForMaskedLM.from_pretrained(tmp_path / "theirs", torch_dtype="auto")
+    assert back.dtype == torch.bfloat16 and back.weights_tied()
+    for name, value in ours.state_dict().items():
+        assert torch.equal(back.state_dict()[name], value), name
