@@ -94,11 +94,13 @@ class CheckpointMixin:
         ``conversion.load_state_dict`` reads (safetensors, sharded or not, ...).
 
         Missing and unexpected names are logged as warnings; a shape mismatch raises, naming the tensor, unless
-        ``ignore_mismatched_sizes``. ``torch_dtype`` (``torch.float16``, ``"bfloat16"``, ``"auto"`` = the
-        config's) casts the model; default float32. ``config_overrides`` replace config fields (e.g.
+        ``ignore_mismatched_sizes``. ``torch_dtype`` (or ``dtype``, transformers' newer name: ``torch.float16``,
+        ``"bfloat16"``, ``"auto"`` = the config's) casts the model; default float32. ``config_overrides`` replace config fields (e.g.
         ``attn_implementation="sdpa"``, ``num_labels=5``). The model is returned in eval mode.
         """
         folder = os.fspath(folder)
+        if "dtype" in config_overrides and torch_dtype is None:  # transformers >= 4.56's name for torch_dtype
+            torch_dtype = config_overrides.pop("dtype")
         config = BertConfig.from_pretrained(folder) if config is None else config.copy()
         if "num_labels" in config_overrides and "id2label" not in config_overrides:
             config.num_labels = config_overrides.pop("num_labels")  # resets id2label / label2id, as transformers

@@ -127,6 +127,7 @@ class BertEncoder(nn.Module):
         self.config = config
         self.layer = nn.ModuleList([BertLayer(config) for _ in range(config.num_hidden_layers)])
         self.gradient_checkpointing = False
+        self.checkpoint_kwargs: dict = {"use_reentrant": False}
 
     def forward(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None,
                 encoder_attention_mask=None, past_key_values=None, use_cache=False, output_attentions=False,
@@ -146,7 +147,7 @@ class BertEncoder(nn.Module):
                     encoder_hidden_states, encoder_attention_mask,
                     None if past_key_values is None else past_key_values[i], output_attentions, use_cache)
             if checkpointing:
-                hidden_states, attn, cross, present = checkpoint(layer, *args, use_reentrant=False)
+                hidden_states, attn, cross, present = checkpoint(layer, *args, **self.checkpoint_kwargs)
             else:
                 hidden_states, attn, cross, present = layer(*args)
             if use_cache:

@@ -147,8 +147,13 @@ class BertPreTrainedModel(CheckpointMixin, nn.Module):
 
     # -- training conveniences ------------------------------------------------------------------------------
     def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
-        """Recompute each layer's activations in the backward pass (training only; turns the cache off)."""
-        self.base_model.encoder.gradient_checkpointing = True
+        """Recompute each layer's activations in the backward pass (training only; turns the cache off).
+
+        ``gradient_checkpointing_kwargs`` go to ``torch.utils.checkpoint.checkpoint`` (default
+        ``use_reentrant=False``)."""
+        encoder = self.base_model.encoder
+        encoder.gradient_checkpointing = True
+        encoder.checkpoint_kwargs = {"use_reentrant": False, **(gradient_checkpointing_kwargs or {})}
 
     def gradient_checkpointing_disable(self) -> None:
         self.base_model.encoder.gradient_checkpointing = False

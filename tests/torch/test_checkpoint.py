@@ -166,3 +166,9 @@ def test_missing_folder_and_bad_format_errors(tmp_path):
     tiny_config().save_pretrained(tmp_path)
     with pytest.raises(conversion.CheckpointError, match="holds no checkpoint"):
         bert_torch.BertModel.from_pretrained(tmp_path)
+
+
+def test_dtype_alias_of_torch_dtype(tmp_path):
+    _build("BertModel").save_pretrained(tmp_path)
+    model = bert_torch.BertModel.from_pretrained(tmp_path, dtype=torch.float16)
+    assert model.dtype == torch.float16 and model.config.torch_dtype == "float32"

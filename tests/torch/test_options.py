@@ -102,13 +102,14 @@ def test_classifier_dropout_overrides_hidden_dropout():
 
 
 def test_gradient_checkpointing_gives_same_grads():
-    torch.manual_seed(0)
-    plain = _build("BertForMaskedLM", hidden_dropout_prob=0.0).train()
-    ckpt = _build("BertForMaskedLM", hidden_dropout_prob=0.0).train()
-    ckpt.gradient_checkpointing_enable()
+    plain = _build("BertForMaskedLM", hidden_dropout_prob=0.2, attention_probs_dropout_prob=0.2).train()
+    ckpt = _build("BertForMaskedLM", hidden_dropout_prob=0.2, attention_probs_dropout_prob=0.2).train()
+    ckpt.gradient_checkpointing_enable({"preserve_rng_state": True})
+    assert ckpt.bert.encoder.checkpoint_kwargs == {"use_reentrant": False, "preserve_rng_state": True}
     assert ckpt.is_gradient_checkpointing and not plain.is_gradient_checkpointing
     inputs = torch_inputs()
-    for model in (plain, ckpt):
+    for model in (plain, ckpt):  # same dropout masks: the recomputation replays the RNG state
+        torch.manual_seed(0)
         model(**inputs, labels=inputs["input_ids"]).loss.backward()
     for (name, p), q in zip(plain.named_parameters(), ckpt.parameters()):
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-7, msg=name)
