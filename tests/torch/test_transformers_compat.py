@@ -120,3 +120,18 @@ def test_sharded_and_bfloat16_checkpoints_both_ways(tmp_path):
     assert back.dtype == torch.bfloat16 and back.weights_tied()
     for name, value in ours.state_dict().items():
         assert torch.equal(back.state_dict()[name], value), name
+
+
+@pytest.mark.parametrize("pos", ["absolute", "relative_key_query"])
+def test_head_mask_attentions_and_hidden_states_equal_transformers(pos, tmp_path):
+    ours = bert_torch.BertModel(tiny_config(position_embedding_type=pos), seed=4).eval()
+    ours.save_pretrained(tmp_path)
+    theirs = transformers.BertModel.from_pretrained(tmp_path, attn_implementation="eager").eval()
+    inputs = torch_inputs()
+    head_mask = torch.tensor([[1.0, 0.0, 1.0, 0.5], [0.0, 1.0, 1.0, 1.0]])
+    with torch.no_grad():
+        a = ours(**inputs, head_mask=head_mask, output_attentions=True, output_hidden_states=True)
+        b = theirs(**inputs, head_mask=head_mask, output_attentions=True, output_hidden_states=True)
+    for x, y in zip(a.attentions + a.hidden_states, b.attentions + b.hidden_states):
+        torch.testing.assert_close(x, y, rtol=0, atol=1e-5)
+    torch.testing.assert_close(a.pooler_output, b.pooler_output, rtol=0, atol=1e-5)
