@@ -5,6 +5,7 @@ numpy only at import time; ``ml_dtypes`` (bfloat16) and ``tqdm`` are imported wh
 
 from __future__ import annotations
 
+import mmap
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
@@ -63,6 +64,36 @@ def check_tensors(state_dict: Mapping[str, Any], path: str | None) -> None:
             break
     if bad:
         raise CheckpointError(path, "holds entries that are not floating point weights: " + "; ".join(bad) + ".")
+
+
+class ReadOnlyMap(mmap.mmap):
+    """A read-only file mapping made by a bertzoo reader; ``release`` may drop its pages from memory."""
+
+
+def release(array: np.ndarray) -> None:
+    """Drop the resident pages behind a read-only file-backed array (a ``ReadOnlyMap`` view) once consumed.
+
+    The data stays in the file (and the OS page cache); touching the array again reads it back. Streaming
+    writers call this after each tensor so converting a mapped checkpoint does not keep it all resident.
+    Anything else (ordinary arrays, other mappings) is left alone.
+    """
+    base = array
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if isinstance(base, memoryview):
+        base = base.obj
+    if not isinstance(base, ReadOnlyMap) or array.nbytes == 0 or not hasattr(base, "madvise"):
+        return
+    start = np.frombuffer(base, np.uint8).ctypes.data
+    begin = array.ctypes.data - start
+    page = mmap.PAGESIZE
+    first = -(-begin // page) * page  # only pages wholly inside the array
+    end = (begin + array.nbytes) // page * page
+    if end > first:
+        try:
+            base.madvise(mmap.MADV_DONTNEED, first, end - first)
+        except (OSError, ValueError):
+            pass
 
 
 def total_bytes(state_dict: Mapping[str, np.ndarray]) -> int:

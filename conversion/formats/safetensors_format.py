@@ -106,7 +106,7 @@ def read_file(path: str, mmap_: bool = False) -> tuple[StateDict, dict[str, str]
     if not header:
         return out, metadata
     with open(path, "rb") as f:
-        buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        buf = common.ReadOnlyMap(f.fileno(), 0, access=mmap.ACCESS_READ)
     entries = sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0])
     for name, entry in entries:
         begin, end = entry["data_offsets"]
@@ -200,11 +200,13 @@ def write_file(state_dict: Mapping[str, np.ndarray], path: str, metadata: dict[s
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(struct.pack("<Q", len(raw)))
         f.write(raw)
-        for _, value in common.progress(items, offset, desc or os.path.basename(path)):
+        for _, original in common.progress(items, offset, desc or os.path.basename(path)):
+            value = original
             if value.dtype.byteorder == ">":
                 value = value.astype(value.dtype.newbyteorder("<"))
             if value.size:
                 f.write(np.ascontiguousarray(value).reshape(-1).view(np.uint8).data)
+            common.release(original)
 
 
 def write(state_dict: StateDict, folder: str, max_shard_size: int | None = None, names: str = "pt",

@@ -118,11 +118,31 @@ class _Sized:
         self.nbytes = int(np.prod(shape)) * 4
 
 
-def write(state_dict: StateDict, folder: str, prefix: str = PREFIX_NAME) -> list[str]:
-    """Write ``folder/bert_model.ckpt.index`` and ``.data-00000-of-00001`` in Google's names; returns file names.
+CHUNK_BYTES = 128 * 2**20
 
-    Every tensor must have a TF1 name (an untied decoder, relative position or cross-attention weights raise
-    CheckpointError). Files are written in a temporary folder and renamed into place.
+
+def _chunks(order: list[str], state_dict: StateDict, chunk_bytes: int) -> list[list[str]]:
+    chunks: list[list[str]] = [[]]
+    size = 0
+    for name in order:
+        if chunks[-1] and size + state_dict[name].nbytes > chunk_bytes:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(name)
+        size += int(state_dict[name].nbytes)
+    return chunks
+
+
+def write(state_dict: StateDict, folder: str, prefix: str = PREFIX_NAME, max_shard_size: int | None = None
+          ) -> list[str]:
+    """Write ``folder/bert_model.ckpt.index`` and ``.data-0000i-of-0000N`` in Google's names; returns file names.
+
+    Tensors are saved ``max_shard_size`` bytes at a time (default 128 MiB) with ``tf.raw_ops.SaveV2`` and the
+    parts merged with ``MergeV2Checkpoints``, as ``tf.compat.v1.train.Saver(sharded=True)`` does, so memory stays
+    bounded: a checkpoint up to that size is one ``.data-00000-of-00001`` file, a larger one has N data shards
+    (TF reads both alike). Every tensor must have a TF1 name (an untied decoder, relative position or
+    cross-attention weights raise CheckpointError). Files are written in a temporary folder and renamed into
+    place.
     """
     common.check_tensors(state_dict, None)
     try:
@@ -133,18 +153,32 @@ def write(state_dict: StateDict, folder: str, prefix: str = PREFIX_NAME) -> list
     os.makedirs(folder, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".tf1.", suffix=".tmp", dir=folder)
     try:
-        tmp_prefix = os.path.join(tmp, prefix)
         order = sorted(plan, key=lambda k: plan[k][0])
-        tensors = []
-        for name in order:
-            value = state_dict[name]
-            value = np.ascontiguousarray(value.T) if plan[name][1] else value
-            tensors.append(tf.convert_to_tensor(value))
+        chunks = _chunks(order, state_dict, max_shard_size or CHUNK_BYTES)
+        parts = [os.path.join(tmp, "part", f"{i:05d}", prefix) for i in range(len(chunks))]
+        for part in parts:
+            os.makedirs(os.path.dirname(part))
+        total = common.total_bytes(state_dict)
+        items = ((str(i), _Sized((sum(state_dict[k].nbytes for k in c) // 4,))) for i, c in enumerate(chunks))
         with tf.device("/cpu:0"):
-            tf.raw_ops.SaveV2(prefix=tmp_prefix, tensor_names=[plan[k][0] for k in order],
-                              shape_and_slices=[""] * len(order), tensors=tensors)
-        del tensors
-        written = sorted(os.listdir(tmp))
+            for (i, _), chunk in zip(common.progress(items, total, "write TF1"), chunks):
+                tensors = []
+                for name in chunk:
+                    value = state_dict[name]
+                    tensors.append(tf.convert_to_tensor(np.ascontiguousarray(value.T) if plan[name][1] else value))
+                    common.release(value)
+                tf.raw_ops.SaveV2(prefix=parts[int(i)], tensor_names=[plan[k][0] for k in chunk],
+                                  shape_and_slices=[""] * len(chunk), tensors=tensors)
+                del tensors
+            final = os.path.join(tmp, prefix)
+            if len(parts) == 1:
+                for file in os.listdir(os.path.dirname(parts[0])):
+                    os.replace(os.path.join(os.path.dirname(parts[0]), file), os.path.join(tmp, file))
+            else:
+                tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=parts, destination_prefix=final,
+                                              delete_old_dirs=True)
+        shutil.rmtree(os.path.join(tmp, "part"), ignore_errors=True)
+        written = sorted(f for f in os.listdir(tmp) if os.path.isfile(os.path.join(tmp, f)))
         for file in written:
             os.replace(os.path.join(tmp, file), os.path.join(folder, file))
     finally:

@@ -49,6 +49,15 @@ def test_dtypes_are_kept(dtype, fixture_state_dicts, tmp_path):
         assert_identical(load_state_dict(tmp_path / fmt), ref, f"{dtype} via {fmt}")
 
 
+def test_sharded_tf1_round_trip(fixture_state_dicts, tmp_path):
+    if "tf1" not in FORMATS:
+        pytest.skip("tensorflow not installed")
+    ref = fixture_state_dicts["BertForMaskedLM"]
+    files = save_state_dict(ref, tmp_path, "tf1", max_shard_size=20_000)
+    assert "bert_model.ckpt.index" in files and len(files) > 3 and "bert_model.ckpt.data-00001-of-0000" in str(files)
+    assert_identical(load_state_dict(tmp_path), ref, "sharded tf1")
+
+
 @pytest.mark.parametrize("fmt", ["safetensors", "bin"])
 def test_sharded_round_trip(fmt, fixture_state_dicts, tmp_path):
     if fmt not in FORMATS:
