@@ -20,10 +20,27 @@ elif os.environ["KERAS_BACKEND"] != "tensorflow":
     raise ImportError(f"bert_tf needs KERAS_BACKEND=tensorflow, but it is {os.environ['KERAS_BACKEND']!r}. Unset it "
                       "or set it to tensorflow before importing bert_tf.")
 
+
+def _import_tensorflow_without_jax() -> None:
+    """TensorFlow's tf.lite imports jax when installed (only for its jax converter, in a try/except); keep bert_tf
+    free of other frameworks by hiding jax while TensorFlow loads, unless something already imported either."""
+    if "tensorflow" in sys.modules or "jax" in sys.modules:
+        return
+    sys.modules["jax"] = None  # type: ignore[assignment]  # makes "from jax import jit" raise ImportError
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        if sys.modules.get("jax", 0) is None:
+            del sys.modules["jax"]
+
+
+_import_tensorflow_without_jax()
+
 from bert_tf.modeling import (  # noqa: E402
     MODEL_CLASSES, TFBertForMaskedLM, TFBertForMultipleChoice, TFBertForNextSentencePrediction,
     TFBertForPreTraining, TFBertForQuestionAnswering, TFBertForSequenceClassification, TFBertForTokenClassification,
-    TFBertLMHeadModel, TFBertModel, TFBertPreTrainedModel)
+    TFBertLMHeadModel, TFBertModel)
+from bert_tf.pretrained import TFBertPreTrainedModel  # noqa: E402
 
 __all__ = [
     "MODEL_CLASSES", "TFBertModel", "TFBertForPreTraining", "TFBertLMHeadModel", "TFBertForMaskedLM",

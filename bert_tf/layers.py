@@ -1,14 +1,18 @@
-"""Feed-forward blocks, ``TFBertLayer``, the encoder stack and the pooler (transformers' TF layer names)."""
+"""Feed-forward blocks, ``TFBertLayer``, the encoder, the pooler and ``TFBertMainLayer`` (transformers' ``bert``)."""
 
 from __future__ import annotations
 
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from bert_core import outputs as O
+from bert_core.checks import check_model_inputs
 from bert_core.config import BertConfig
 from bert_tf.attention import TFBertAttention, _dense
+from bert_tf.embeddings import TFBertEmbeddings
 
 
 def _gelu_tanh(x):
@@ -131,3 +135,98 @@ class TFBertPooler(keras.layers.Layer):
 
     def call(self, hidden_states):
         return tf.tanh(self.dense(hidden_states[:, 0]))
+
+
+def _is_concrete(*tensors) -> bool:
+    return tf.executing_eagerly() and all(t is None or hasattr(t, "numpy") for t in tensors)
+
+
+def _extended_mask(mask: tf.Tensor) -> tf.Tensor:
+    """[batch, keys] (or [batch, queries, keys]) 1/0 mask -> [batch, 1, queries or 1, keys] 1/0 float mask.
+
+    It stays 1/0 (not additive) because Keras casts float layer inputs to the compute dtype, and float16 cannot
+    hold float32's most negative value; attention applies it in float32.
+    """
+    mask = tf.cast(mask, tf.float32)
+    return mask[:, None, None, :] if mask.shape.rank == 2 else mask[:, None, :, :]
+
+
+class TFBertMainLayer(keras.layers.Layer):
+    """Embeddings, encoder and (optional) pooler: transformers' ``bert`` layer."""
+
+    def __init__(self, config: BertConfig, add_pooling_layer: bool = True, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+        self.embeddings = TFBertEmbeddings(config, name="embeddings")
+        self.encoder = TFBertEncoder(config, name="encoder")
+        self.pooler = TFBertPooler(config, name="pooler") if add_pooling_layer else None
+        self.built = True
+
+    def _check(self, input_ids, token_type_ids, position_ids, seq_len, past_len):
+        """Eagerly: ValueError from bert_core.checks. In a graph: assertions the lookups depend on."""
+        c = self.config
+        if _is_concrete(input_ids, token_type_ids, position_ids) and isinstance(past_len, int):
+            np_ = [None if t is None else np.asarray(t) for t in (input_ids, token_type_ids, position_ids)]
+            check_model_inputs(c, *np_, seq_len=int(seq_len), past_len=past_len)
+            return input_ids, token_type_ids, position_ids
+        asserts = []
+        for t, limit, name, field in ((input_ids, c.vocab_size, "input_ids", "vocab_size"),
+                                      (token_type_ids, c.type_vocab_size, "token_type_ids", "type_vocab_size"),
+                                      (position_ids, c.max_position_embeddings, "position_ids",
+                                       "max_position_embeddings")):
+            if t is not None:
+                msg = (f"{name} must lie in [0, {limit}) ({field}={limit}). Check that the tokenizer matches "
+                       "the model.")
+                asserts.append(tf.debugging.assert_non_negative(t, message=msg))
+                asserts.append(tf.debugging.assert_less(tf.cast(t, tf.int64), tf.constant(limit, tf.int64),
+                                                        message=msg))
+        asserts.append(tf.debugging.assert_less_equal(
+            tf.cast(seq_len + past_len, tf.int32), tf.constant(c.max_position_embeddings, tf.int32),
+            message=f"Sequence length exceeds max_position_embeddings={c.max_position_embeddings}. Truncate the "
+                    f"input (max_length={c.max_position_embeddings})."))
+        with tf.control_dependencies([a for a in asserts if a is not None]):
+            return tuple(None if t is None else tf.identity(t) for t in (input_ids, token_type_ids, position_ids))
+
+    def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+             inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None, past_key_values=None,
+             use_cache=False, output_attentions=False, output_hidden_states=False, training=False):
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Give exactly one of input_ids and inputs_embeds.")
+        shape = tf.shape(input_ids) if input_ids is not None else tf.shape(inputs_embeds)[:-1]
+        static = input_ids.shape if input_ids is not None else inputs_embeds.shape[:-1]
+        batch, seq_len = shape[0], (static[-1] if static[-1] is not None else shape[-1])
+        past_len = 0
+        if past_key_values is not None:
+            past_len = past_key_values[0][0].shape[2]
+            past_len = tf.shape(past_key_values[0][0])[2] if past_len is None else int(past_len)
+        input_ids, token_type_ids, position_ids = self._check(input_ids, token_type_ids, position_ids, seq_len,
+                                                              past_len)
+        if attention_mask is None:
+            attention_mask = tf.ones((batch, seq_len + past_len), tf.int32)
+        mask = tf.cast(attention_mask, tf.float32)
+        if self.config.is_decoder:
+            queries = tf.range(seq_len)[:, None] + past_len
+            causal = tf.cast(tf.range(seq_len + past_len)[None, :] <= queries, tf.float32)
+            mask = mask[:, None, :] * causal[None]
+        extended = _extended_mask(mask)
+        encoder_extended = None
+        if encoder_hidden_states is not None:
+            if encoder_attention_mask is None:
+                encoder_attention_mask = tf.ones(tf.shape(encoder_hidden_states)[:2], tf.int32)
+            encoder_extended = _extended_mask(encoder_attention_mask)
+            encoder_hidden_states = tf.cast(encoder_hidden_states, self.compute_dtype)
+        if head_mask is not None:
+            head_mask = tf.cast(head_mask, self.compute_dtype)
+            if head_mask.shape.rank == 1:
+                head_mask = tf.tile(head_mask[None], (self.config.num_hidden_layers, 1))
+            head_mask = head_mask[:, None, :, None, None]
+        embeddings = self.embeddings(input_ids, token_type_ids=token_type_ids, position_ids=position_ids,
+                                     inputs_embeds=inputs_embeds, past_length=past_len, training=training)
+        hidden, all_hidden, all_attn, all_cross, presents = self.encoder(
+            embeddings, attention_mask=extended, head_mask=head_mask, encoder_hidden_states=encoder_hidden_states,
+            encoder_attention_mask=encoder_extended, past_key_values=past_key_values, use_cache=use_cache,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states, training=training)
+        pooled = self.pooler(hidden) if self.pooler is not None else None
+        return O.BaseModelOutputWithPoolingAndCrossAttentions(
+            last_hidden_state=hidden, pooler_output=pooled, hidden_states=all_hidden, past_key_values=presents,
+            attentions=all_attn, cross_attentions=all_cross)
