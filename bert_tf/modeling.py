@@ -8,6 +8,8 @@ the input dict give the loss that ``model.fit`` trains on when ``compile`` had n
 
 from __future__ import annotations
 
+import logging
+
 import keras
 import tensorflow as tf
 
@@ -17,6 +19,8 @@ from bert_tf import losses
 from bert_tf.attention import _dense
 from bert_tf.heads import TFBertMLMHead, TFBertNSPHead
 from bert_tf.pretrained import TFBertPreTrainedModel, _call_doc
+
+logger = logging.getLogger("bert_tf")
 
 
 class TFBertModel(TFBertPreTrainedModel):
@@ -48,14 +52,17 @@ class TFBertForPreTraining(TFBertPreTrainedModel):
                                                        out.attentions), x)
 
 
-class TFBertForMaskedLM(TFBertPreTrainedModel):
-    head = "BertForMaskedLM"
-    output_class = O.MaskedLMOutput
+class _MLMModel(TFBertPreTrainedModel):
     add_pooling_layer = False
 
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(config, **kwargs)
         self.mlm = TFBertMLMHead(config, name="mlm___cls")
+
+
+class TFBertForMaskedLM(_MLMModel):
+    head = "BertForMaskedLM"
+    output_class = O.MaskedLMOutput
 
     def _forward(self, x: dict, training):
         out = self._bert(x, training)
@@ -64,11 +71,16 @@ class TFBertForMaskedLM(TFBertPreTrainedModel):
         return self._finish(O.MaskedLMOutput(loss, logits, out.hidden_states, out.attentions), x)
 
 
-class TFBertLMHeadModel(TFBertForMaskedLM):
+class TFBertLMHeadModel(_MLMModel):
     """Causal LM (``is_decoder=True``); ``past_key_values`` holds per-layer (key, value[, cross key, value])."""
 
     head = "BertLMHeadModel"
     output_class = O.CausalLMOutputWithCrossAttentions
+
+    def __init__(self, config: BertConfig, **kwargs) -> None:
+        super().__init__(config, **kwargs)
+        if not config.is_decoder:
+            logger.warning("TFBertLMHeadModel is meant to be a decoder: build it with is_decoder=True.")
 
     def _forward(self, x: dict, training):
         if x.get("labels") is not None:

@@ -45,3 +45,13 @@ def test_serving_export_of_the_model_alone(tmp_path):
     expected = model(ids)
     np.testing.assert_allclose(out["start_logits"].numpy(), expected.start_logits.numpy(), atol=1e-6)
     np.testing.assert_allclose(out["end_logits"].numpy(), expected.end_logits.numpy(), atol=1e-6)
+
+
+def test_pair_export(tmp_path):
+    tokenizer = TFBertTokenizer.from_pretrained(FIXTURES / "minilm-tokenizer")
+    model = bert_tf.TFBertForNextSentencePrediction(tiny_config(vocab_size=30522))
+    first, second = tf.constant(TEXTS), tf.constant(["A reply.", "Another one, longer than the first reply."])
+    expected = model(tokenizer(first, second)).logits.numpy()
+    loaded = tf.saved_model.load(bert_tf.export_saved_model(model, tokenizer, tmp_path / "pairs", pair=True))
+    got = loaded.signatures["serving_default"](text=first, text_pair=second)["logits"].numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)

@@ -31,9 +31,10 @@ def test_fit_with_labels_in_inputs_lowers_the_loss():
 
 
 def test_fit_with_separate_targets_and_keras_loss():
-    """(x, y) pairs with a compiled Keras loss train on the head's main output (logits)."""
+    """(x, y) pairs with a compiled Keras loss train on the head's main output (logits), XLA-compiled."""
     model = bert_tf.TFBertForTokenClassification(tiny_config())
-    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=True)
     inputs = random_inputs(batch=4, seq=6)
     targets = inputs["input_ids"] % 3
     history = model.fit(inputs, targets, batch_size=2, epochs=1, verbose=0)
