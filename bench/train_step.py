@@ -4,7 +4,9 @@ in the same run.
 One step = forward + backward of ``BertForPreTraining`` (MLM + NSP loss) on a batch of 8 x 128, global-norm
 clipping, AdamW (no decay on biases / LayerNorm weights) and the linear schedule; float32, dropout 0.1 as in
 BERT, random weights from one schema state dict so every framework trains the same model, sdpa attention in
-both torch models. The baseline is transformers' ``BertForPreTraining`` with the same optimizer recipe
+both torch models. ``torch`` is what ``bertzoo train`` runs (MLM head only at the labelled positions: same loss
+and gradients, fewer FLOPs); ``torch-dense`` is the model's own loss (head on every position), the like-for-like
+comparison of the model code. The baseline is transformers' ``BertForPreTraining`` with the same optimizer recipe
 (``torch.optim.AdamW`` groups, ``get_linear_schedule_with_warmup``, ``clip_grad_norm_``).
 
 Frameworks run interleaved, step by step, so load drifts on a shared machine hit them alike; after
@@ -15,7 +17,7 @@ One function per framework: ``step_<name>(config, weights, batch, training) -> c
 training step and returns once its results are computed (block on them: ``block_until_ready``, ``.numpy()``).
 Add a framework by writing its function and listing it in ``STEPS``. Usage::
 
-    .venv/bin/python bench/train_step.py [--frameworks torch,transformers] [--batch 8] [--seq 128]
+    .venv/bin/python bench/train_step.py [--frameworks torch,torch-dense,transformers] [--batch 8] [--seq 128]
                                          [--warmup 2] [--reps 3] [--layers 12] [--threads N]
 """
 
@@ -67,15 +69,18 @@ def make_batch(config: BertConfig, batch: int, seq: int, seed: int = 0) -> Batch
 
 
 # -- one step builder per framework -----------------------------------------------------------------------------
-def step_torch(config: BertConfig, weights: dict[str, np.ndarray], batch: Batch, training: TrainingConfig) -> Step:
-    """bert_torch: ``bert_torch.train.train_step`` (what ``bertzoo train --framework pt`` runs)."""
+def step_torch(config: BertConfig, weights: dict[str, np.ndarray], batch: Batch, training: TrainingConfig,
+               sparse_mlm: bool = True) -> Step:
+    """bert_torch: ``bert_torch.train.train_step`` on ``training_module(model)`` (what ``bertzoo train --framework
+    pt`` runs: the MLM head only at labelled positions, the same loss)."""
     import torch
 
     import bert_torch
-    from bert_torch.train import build_optimizer, build_scheduler, train_step
+    from bert_torch.train import build_optimizer, build_scheduler, train_step, training_module
 
     model = bert_torch.BertForPreTraining(config)
     model.load_schema_state_dict(weights)
+    model = training_module(model, training, sparse_mlm=sparse_mlm)
     model.train()
     optimizer = build_optimizer(model, training)
     scheduler = build_scheduler(optimizer, training)
@@ -85,6 +90,12 @@ def step_torch(config: BertConfig, weights: dict[str, np.ndarray], batch: Batch,
         loss, _ = train_step(model, optimizer, scheduler, [batch], training, device)
         return float(loss)
     return step
+
+
+def step_torch_dense(config: BertConfig, weights: dict[str, np.ndarray], batch: Batch,
+                     training: TrainingConfig) -> Step:
+    """bert_torch with the model's own loss (MLM head on every position, like transformers)."""
+    return step_torch(config, weights, batch, training, sparse_mlm=False)
 
 
 def step_transformers(config: BertConfig, weights: dict[str, np.ndarray], batch: Batch,
@@ -123,13 +134,14 @@ def step_transformers(config: BertConfig, weights: dict[str, np.ndarray], batch:
 
 STEPS: dict[str, Callable[[BertConfig, dict[str, np.ndarray], Batch, TrainingConfig], Step]] = {
     "torch": step_torch,
+    "torch-dense": step_torch_dense,
     "transformers": step_transformers,
 }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frameworks", default="torch,transformers", help=f"comma-separated, from {', '.join(STEPS)}")
+    parser.add_argument("--frameworks", default="torch,torch-dense,transformers", help=f"comma-separated, from {', '.join(STEPS)}")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per framework")

@@ -20,7 +20,9 @@ FRAMEWORK_MODULES = {"pt": "bert_torch.train", "tf": "bert_tf.train", "flax": "b
 EPILOG = """\
 data:
   pretraining     --train-files are plain text: one sentence a line, documents separated by blank lines
-                  (tokenized with --tokenizer, default the --model folder; masking as bert_core.data).
+                  (tokenized with --tokenizer, default the --model folder; masking as bert_core.data),
+                  or .npz files of ready examples (input_ids, attention_mask, token_type_ids, labels,
+                  next_sentence_label).
   fine-tuning     --train-files are .npz files of equal-length arrays: input_ids, attention_mask,
                   token_type_ids and the labels: "labels" (sequence: [n]; token: [n, seq], -100 ignored) or
                   "start_positions" and "end_positions" (question-answering).
@@ -120,7 +122,7 @@ def train_data(args: argparse.Namespace, config: TrainingConfig, bert_config: An
     missing = [f for f in args.train_files if not os.path.isfile(f)]
     if missing:
         raise FileNotFoundError(f"training files not found: {', '.join(missing)}")
-    if config.task == "pretraining":
+    if config.task == "pretraining" and not all(str(f).endswith(".npz") for f in args.train_files):
         folder = args.tokenizer or args.model
         if folder is None:
             raise ValueError("pretraining from --config needs --tokenizer FOLDER (a folder with vocab.txt)")

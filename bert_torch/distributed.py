@@ -85,8 +85,13 @@ def wrap_model(model: nn.Module, strategy: str, info: DistInfo) -> nn.Module:
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
+    import warnings
+
+    # The model's output dataclass holds views (e.g. split logits); the trainer only reads the loss, out of place.
+    warnings.filterwarnings("ignore", message=r"FSDP2-wrapped module .* returned a view tensor")
     mesh = init_device_mesh(info.device.type, (info.world_size,))
-    for layer in unwrap(model).base_model.encoder.layer:
+    inner = getattr(model, "model", model)  # bert_torch.train.PretrainingLoss holds the model
+    for layer in inner.base_model.encoder.layer:
         fully_shard(layer, mesh=mesh)
     fully_shard(model, mesh=mesh)
     return model

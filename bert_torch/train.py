@@ -27,7 +27,8 @@ from torch import nn
 from bert_core.files import atomic_path, atomic_write_text
 from bert_core.training import TrainingConfig, decays, learning_rate_factor, step_batches
 from bert_torch.distributed import (DistInfo, cleanup_distributed, full_tensor, mean_over_processes,
-                                    no_gradient_sync, resolve_strategy, setup_distributed, unwrap, wrap_model)
+                                    no_gradient_sync, resolve_strategy, setup_distributed, wrap_model)
+from bert_torch.distributed import unwrap as _unwrap_ddp
 
 logger = logging.getLogger("bert_torch")
 STATE_NAME = "training_state.pt"
@@ -43,6 +44,50 @@ class TrainResult:
     grad_norms: list[float]
     seconds: float
     sequences_per_second: float
+
+
+class PretrainingLoss(nn.Module):
+    """``BertForPreTraining``'s loss with the MLM head run only at labelled positions.
+
+    The value and the gradients equal the model's own ``loss`` (MLM cross entropy over labelled tokens + NSP), but
+    the vocabulary projection (``hidden x vocab`` per token, a fifth of BERT-base's FLOPs at sequence 128) runs
+    on the ~15% of tokens that are predicted. The trainer wraps this module (DDP / FSDP2 see it as the root), so
+    its parameters are the model's, under the prefix ``model.``.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None,
+                next_sentence_label=None, return_dict=True, **kwargs):
+        from bert_core.outputs import BertForPreTrainingOutput
+        from bert_torch import losses
+
+        m = self.model
+        out = m.bert(input_ids, attention_mask, token_type_ids, return_dict=True, **kwargs)
+        hidden = out.last_hidden_state
+        flat = labels.reshape(-1)
+        picked = (flat != losses.IGNORE_INDEX).nonzero().squeeze(-1)
+        mlm = m.cls.predictions(hidden.reshape(-1, hidden.shape[-1]).index_select(0, picked))
+        nsp = m.cls.seq_relationship(out.pooler_output)
+        loss = losses.pretraining_loss(mlm, nsp, flat.index_select(0, picked), next_sentence_label,
+                                       m.config.vocab_size)
+        return BertForPreTrainingOutput(loss=loss, prediction_logits=None, seq_relationship_logits=nsp)
+
+
+def training_module(model: nn.Module, config: TrainingConfig, sparse_mlm: bool = True) -> nn.Module:
+    """What the trainer runs: ``PretrainingLoss(model)`` for pre-training (unless ``sparse_mlm`` is False), else
+    the model itself."""
+    if config.task == "pretraining" and sparse_mlm and not isinstance(model, PretrainingLoss):
+        return PretrainingLoss(model)
+    return model
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The bert_torch model inside DDP and ``PretrainingLoss`` wrappers."""
+    model = _unwrap_ddp(model)
+    return model.model if isinstance(model, PretrainingLoss) else model
 
 
 def build_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.AdamW:
@@ -94,7 +139,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, mi
 
 def train(model: nn.Module, global_batches: Iterable[Mapping[str, np.ndarray]], config: TrainingConfig, *,
           strategy: str = "auto", info: DistInfo | None = None, progress: bool = True,
-          resume_from: str | os.PathLike | None = None, save: bool = True) -> TrainResult:
+          resume_from: str | os.PathLike | None = None, save: bool = True, sparse_mlm: bool = True) -> TrainResult:
     """Train ``model`` (a bert_torch head matching ``config.task``) for ``config.total_steps`` steps.
 
     Args:
@@ -109,6 +154,7 @@ def train(model: nn.Module, global_batches: Iterable[Mapping[str, np.ndarray]], 
             step, and skips the global batches already used.
         save: write ``config.output_dir`` at the end (model, ``training_state.pt``, ``trainer_state.json``) and
             ``checkpoint-<step>`` folders every ``config.save_every`` steps.
+        sparse_mlm: pre-training runs the MLM head on labelled positions only (``PretrainingLoss``; same loss).
     """
     info = setup_distributed() if info is None else info
     strategy = resolve_strategy(strategy, info)
@@ -120,14 +166,14 @@ def train(model: nn.Module, global_batches: Iterable[Mapping[str, np.ndarray]], 
     state = None
     if resume_from is not None:
         start, state = load_training_state(base, resume_from)
-    model = wrap_model(model, strategy, info)
+    model = wrap_model(training_module(model, config, sparse_mlm), strategy, info)
     model.train()
     optimizer = build_optimizer(model, config)
     scheduler = build_scheduler(optimizer, config)
     if state is not None:
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
-        set_optimizer_state_dict(model, optimizer, state["optimizer"],
+        set_optimizer_state_dict(unwrap(model), optimizer, state["optimizer"],
                                  options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=False))
         scheduler.load_state_dict(state["scheduler"])
     steps = step_batches(itertools.islice(global_batches, start, None), config, info.rank, info.world_size)
@@ -182,7 +228,8 @@ def full_state_dicts(model: nn.Module, optimizer: torch.optim.Optimizer) -> tupl
 
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
     options = StateDictOptions(full_state_dict=True, cpu_offload=distributed)
-    return get_model_state_dict(model, options=options), get_optimizer_state_dict(model, optimizer, options=options)
+    base = unwrap(model)  # names without wrapper prefixes: the schema names
+    return get_model_state_dict(base, options=options), get_optimizer_state_dict(base, optimizer, options=options)
 
 
 def save_checkpoint(folder: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler,
@@ -192,7 +239,7 @@ def save_checkpoint(folder: str | os.PathLike, model: nn.Module, optimizer: torc
     model_sd, optim_sd = full_state_dicts(model, optimizer)
     if info.is_main:
         base = unwrap(model)
-        if hasattr(model, "set_requires_gradient_sync"):  # FSDP2: write the gathered weights from a plain copy
+        if hasattr(_unwrap_ddp(model), "set_requires_gradient_sync"):  # FSDP2: write the gathered weights from a plain copy
             plain = type(base)(base.config)
             missing, unexpected = plain.load_state_dict(model_sd, strict=False)
             if unexpected or [k for k in missing if "decoder" not in k]:

@@ -11,7 +11,7 @@ import conversion
 from bert_core import BertConfig, cli
 from bert_core.training import TrainingConfig, adamw_reference_step, decays, learning_rate_at, step_batches
 from bert_torch.train import build_model, build_optimizer, build_scheduler, to_tensors, train
-from tests.conftest import tiny_config_dict
+from tests.conftest import FIXTURES, tiny_config_dict
 from tests.torch.train_helpers import classification_arrays, pretraining_arrays, run_training
 
 
@@ -131,7 +131,7 @@ def test_step_batches_feed_the_same_micro_batches_to_the_model():
 
 
 def test_cli_pretraining_from_text(tmp_path, capsys):
-    tokenizer = "tests/fixtures/minilm-tokenizer"
+    tokenizer = str(FIXTURES / "minilm-tokenizer")
     config = tiny_config_dict(vocab_size=30522, max_position_embeddings=32)
     (tmp_path / "config.json").write_text(json.dumps(config))
     text = "\n\n".join("\n".join(f"the cat number {d} sat on mat {i}." for i in range(6)) for d in range(6))
@@ -170,3 +170,19 @@ def test_running_out_of_data_is_a_clear_error(tmp_path):
     model = build_model(config, model_config=BertConfig(**tiny_config_dict()))
     with pytest.raises(ValueError, match="ran out after 1 steps"):
         train(model, iter([classification_arrays(n=4)]), config, progress=False, save=False)
+
+
+def test_sparse_mlm_loss_equals_the_model_loss_and_gradients():
+    from bert_torch.train import PretrainingLoss
+
+    model = build_model(TrainingConfig(), model_config=BertConfig(**tiny_config_dict()))
+    batch = to_tensors(pretraining_arrays(n=4), torch.device("cpu"))
+    full = model(**batch).loss
+    full.backward()
+    want = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    sparse = PretrainingLoss(model)(**batch).loss
+    sparse.backward()
+    assert float(sparse) == pytest.approx(float(full), abs=1e-6)
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, want[n], atol=1e-6, rtol=1e-5, msg=n)
