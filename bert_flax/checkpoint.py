@@ -74,8 +74,7 @@ class CheckpointMixin:
 
     def _expected_shapes(self) -> dict[str, tuple]:
         """Schema name -> shape of every parameter the model holds (computed abstractly)."""
-        params = self._params if self._params is not None else jax.eval_shape(
-            lambda: self.init_weights(jax.random.PRNGKey(0), self.input_shape))
+        params = self._params if self._params is not None else self.param_shapes()
         shapes = {}
         for path, value in self._flat_layers(params).items():
             name, transposed = flax_path_to_schema(path)

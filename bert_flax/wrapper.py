@@ -86,8 +86,7 @@ class FlaxBertPreTrainedModel(CheckpointMixin):
         """
         from flax.traverse_util import flatten_dict, unflatten_dict
 
-        shapes = flatten_dict(jax.eval_shape(
-            lambda: nn.meta.unbox(self._init_variables(jax.random.PRNGKey(0), tuple(input_shape))["params"])))
+        shapes = flatten_dict(self.param_shapes(input_shape))
         key = rng if not jnp.issubdtype(getattr(rng, "dtype", None), jax.dtypes.prng_key) else jax.random.key_data(rng)
         gen = np.random.default_rng(np.asarray(key).astype(np.uint32).ravel().tolist())
         std = self.config.initializer_range
@@ -103,6 +102,11 @@ class FlaxBertPreTrainedModel(CheckpointMixin):
         if params is not None:
             new.update(flatten_dict(params))
         return unflatten_dict(new)
+
+    def param_shapes(self, input_shape: tuple[int, ...] | None = None) -> dict:
+        """The parameter tree as ``jax.ShapeDtypeStruct`` s (traced, nothing computed)."""
+        shape = tuple(input_shape or self.input_shape)
+        return jax.eval_shape(lambda: nn.meta.unbox(self._init_variables(jax.random.PRNGKey(0), shape)["params"]))
 
     @property
     def params(self) -> dict:
@@ -122,9 +126,7 @@ class FlaxBertPreTrainedModel(CheckpointMixin):
 
     def param_shardings(self, mesh: jax.sharding.Mesh, rules=None) -> dict:
         """``NamedSharding`` per parameter for ``mesh`` (axes "data", "model"), by ``P.DEFAULT_RULES`` or ``rules``."""
-        shapes = jax.eval_shape(lambda: nn.meta.unbox(
-            self._init_variables(jax.random.PRNGKey(0), self.input_shape)["params"]))
-        return P.param_shardings(self.logical_partition_specs(), shapes, mesh, rules)
+        return P.param_shardings(self.logical_partition_specs(), self.param_shapes(), mesh, rules)
 
     def shard_params(self, mesh: jax.sharding.Mesh, rules=None, params: dict | None = None) -> dict:
         """Place ``params`` (default: the model's) on ``mesh``; returns the sharded tree (model.params unchanged)."""
