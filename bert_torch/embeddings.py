@@ -39,5 +39,5 @@ class BertEmbeddings(nn.Module):
         if self.position_embedding_type == "absolute":
             if position_ids is None:
                 position_ids = self.position_ids[:, past_key_values_length: past_key_values_length + seq]
-            embeddings = embeddings + self.position_embeddings(position_ids)
+            embeddings += self.position_embeddings(position_ids)
         return self.dropout(self.LayerNorm(embeddings))
