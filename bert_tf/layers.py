@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert_core import outputs as O
-from bert_core.checks import check_model_inputs
+from bert_core.checks import check_model_inputs, check_same_shape
 from bert_core.config import BertConfig
 from bert_tf.attention import TFBertAttention, _dense
 from bert_tf.embeddings import TFBertEmbeddings
@@ -138,7 +138,8 @@ class TFBertPooler(keras.layers.Layer):
 
 
 def _is_concrete(*tensors) -> bool:
-    return tf.executing_eagerly() and all(t is None or hasattr(t, "numpy") for t in tensors)
+    return tf.executing_eagerly() and all(t is None or isinstance(t, np.ndarray) or hasattr(t, "numpy")
+                                          for t in tensors)
 
 
 def _extended_mask(mask: tf.Tensor) -> tf.Tensor:
@@ -167,6 +168,10 @@ class TFBertMainLayer(keras.layers.Layer):
         c = self.config
         if _is_concrete(input_ids, token_type_ids, position_ids) and isinstance(past_len, int):
             np_ = [None if t is None else np.asarray(t) for t in (input_ids, token_type_ids, position_ids)]
+            if np_[0] is not None:
+                if np_[0].ndim != 2:
+                    raise ValueError(f"input_ids must have shape [batch, seq], got {np_[0].shape}.")
+                check_same_shape("input_ids", np_[0].shape, token_type_ids=np_[1], position_ids=np_[2])
             check_model_inputs(c, *np_, seq_len=int(seq_len), past_len=past_len)
             return input_ids, token_type_ids, position_ids
         asserts = []
@@ -207,7 +212,7 @@ class TFBertMainLayer(keras.layers.Layer):
         if self.config.is_decoder:
             queries = tf.range(seq_len)[:, None] + past_len
             causal = tf.cast(tf.range(seq_len + past_len)[None, :] <= queries, tf.float32)
-            mask = mask[:, None, :] * causal[None]
+            mask = (mask[:, None, :] if mask.shape.rank == 2 else mask) * causal[None]
         extended = _extended_mask(mask)
         encoder_extended = None
         if encoder_hidden_states is not None:

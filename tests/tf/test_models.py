@@ -104,6 +104,8 @@ def test_input_checks_eager_and_in_graph():
         model(np.array([[1, 2]]), token_type_ids=np.array([[0, 2]]))
     with pytest.raises(ValueError, match="max_position_embeddings=64"):
         model(np.ones((1, 65), np.int32))
+    with pytest.raises(ValueError, match="token_type_ids has shape"):
+        model(np.array([[1, 2, 3]]), token_type_ids=np.array([[0, 1]]))
 
     @tf.function
     def run(input_ids):
