@@ -11,6 +11,7 @@ import argparse
 import importlib
 import os
 import sys
+import textwrap
 from typing import Any
 
 from bert_core.training import TASKS, TrainingConfig
@@ -43,11 +44,11 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     defaults = TrainingConfig()
     p = sub.add_parser(
         "train", help="pre-train or fine-tune a BERT model (PyTorch, TensorFlow or Flax)",
-        description="Train a BERT head: pre-training (masked LM + next sentence prediction) from text files, or "
+        description=textwrap.fill("Train a BERT head: pre-training (masked LM + next sentence prediction) from text files, or "
                     "fine-tuning (sequence / token classification, question answering) from .npz arrays. AdamW "
                     "(no weight decay on biases and LayerNorm weights), linear warmup then linear decay to 0, "
                     "gradient clipping and accumulation; the same step in every framework. Writes the model "
-                    "(save_pretrained layout) and the optimizer state for --resume-from into --output-dir.",
+                    "(save_pretrained layout) and the optimizer state for --resume-from into --output-dir.", 100, break_on_hyphens=False),
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--framework", default="pt", choices=tuple(FRAMEWORK_MODULES),
                    help="pt (PyTorch; DDP / FSDP2 under torchrun), tf (Keras 3; tf.distribute strategies), "
