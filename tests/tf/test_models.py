@@ -130,3 +130,10 @@ def test_tf_function_and_jit_compile_match_eager():
 
 def test_repr():
     assert "vocab_size=99" in repr(bert_tf.TFBertModel(tiny_config()))
+
+
+def test_refuses_another_keras_backend():
+    from tests.tf.helpers import run_python
+
+    proc = run_python("import bert_tf", {"KERAS_BACKEND": "jax"})
+    assert proc.returncode != 0 and "KERAS_BACKEND=tensorflow" in proc.stderr
