@@ -169,9 +169,11 @@ def main(argv: list[str] | None = None) -> None:
         times: dict[str, list[float]] = {name: [] for name in runners}
         for run in runners.values():
             run(inputs)  # warm-up
+        order = list(runners.items())
         for _ in range(reps[batch]):
-            for name, run in runners.items():
+            for name, run in order:
                 times[name].append(_timed(lambda: run(inputs)))
+            order.reverse()  # alternate who runs first, so neither always meets a warmer or cooler machine
         print(f"batch {batch}: " + ", ".join(f"{n} {' '.join(f'{t * 1e3:.0f}' for t in ts)} ms"
                                             for n, ts in times.items()), flush=True)
         rows.append((batch, times))
@@ -182,15 +184,17 @@ def main(argv: list[str] | None = None) -> None:
           f"2048x2048 float32 matmul: best {peak:.1f} GFLOP/s (measured {len(peaks)} times: "
           f"{', '.join(f'{p:.0f}' for p in peaks)})")
     print(f"{'framework':<14}{'batch':>6}{'reps':>5}{'median ms':>11}{'GFLOP/s':>9}{'% matmul':>9}"
-          f"{'speed vs ' + BASELINE:>23}")
+          f"{'speed vs ' + BASELINE:>23}{'paired':>8}")
     for batch, times in rows:
         flops = model_flops(config, batch, args.seq)
         base = statistics.median(times[BASELINE]) if BASELINE in times else None
         for name, ts in times.items():
             t = statistics.median(ts)
             ratio = f"{base / t:.2f}x" if base else "-"
+            paired = (f"{statistics.median(b / x for b, x in zip(times[BASELINE], ts)):.2f}x" if base else "-")
             print(f"{name:<14}{batch:>6}{len(ts):>5}{t * 1e3:>11.1f}{flops / t / 1e9:>9.1f}"
-                  f"{100 * flops / t / 1e9 / peak:>8.0f}%{ratio:>23}")
+                  f"{100 * flops / t / 1e9 / peak:>8.0f}%{ratio:>23}{paired:>8}")
+    print("speed vs transformers: ratio of medians; paired: median of the per-repeat ratios (> 1 = faster).")
 
 if __name__ == "__main__":
     main()
