@@ -135,3 +135,16 @@ def test_head_mask_attentions_and_hidden_states_equal_transformers(pos, tmp_path
     for x, y in zip(a.attentions + a.hidden_states, b.attentions + b.hidden_states):
         torch.testing.assert_close(x, y, rtol=0, atol=1e-5)
     torch.testing.assert_close(a.pooler_output, b.pooler_output, rtol=0, atol=1e-5)
+
+
+def test_we_load_transformers_pytorch_model_bin(tmp_path):
+    torch.manual_seed(1)
+    theirs = transformers.BertForPreTraining(transformers.BertConfig(**tiny_config_dict())).eval()
+    theirs.save_pretrained(tmp_path, safe_serialization=False)
+    assert (tmp_path / "pytorch_model.bin").exists()
+    ours = bert_torch.BertForPreTraining.from_pretrained(tmp_path)
+    assert not ours.load_report.missing and not ours.load_report.unexpected
+    inputs = torch_inputs()
+    with torch.no_grad():
+        torch.testing.assert_close(ours(**inputs).prediction_logits, theirs(**inputs).prediction_logits,
+                                   rtol=0, atol=1e-5)
