@@ -23,6 +23,10 @@ def _additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return (1.0 - mask.to(dtype)) * torch.finfo(dtype).min
 
 
+def _tracing() -> bool:
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+
 class BertModel(BertPreTrainedModel):
     """The BERT encoder (or decoder, with ``config.is_decoder``; cross attention with
     ``config.add_cross_attention``).
@@ -79,8 +83,9 @@ class BertModel(BertPreTrainedModel):
 
     def _self_mask(self, attention_mask, batch, seq, past_len, dtype, device):
         """Additive [batch, 1, seq, past + seq] mask (causal for decoders), or None when nothing is masked."""
-        if attention_mask is not None and attention_mask.dim() == 2 and bool(attention_mask.all()):
-            attention_mask = None
+        if (attention_mask is not None and attention_mask.dim() == 2 and not _tracing()
+                and bool(attention_mask.all())):
+            attention_mask = None  # nothing masked: let sdpa run unmasked (never baked into a trace)
         if attention_mask is None and not self.config.is_decoder:
             return None
         if attention_mask is None:

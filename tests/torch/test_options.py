@@ -224,3 +224,24 @@ def test_feed_forward_chunking_gives_same_outputs():
     with torch.no_grad():
         torch.testing.assert_close(plain(**inputs).last_hidden_state, chunked(**inputs).last_hidden_state,
                                    rtol=0, atol=1e-6)
+
+
+def test_traced_model_keeps_the_attention_mask():
+    model = _build("BertModel", attn_implementation="sdpa")
+    ids = torch_inputs()["input_ids"]
+    ones = torch.ones_like(ids)
+    class Wrapper(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask):
+            return self.model(input_ids, attention_mask=attention_mask).last_hidden_state
+
+    with torch.no_grad(), pytest.warns(torch.jit.TracerWarning):  # the input checks are host-side
+        traced = torch.jit.trace(Wrapper(), (ids, ones), check_trace=False)
+    padded = ones.clone()
+    padded[:, -3:] = 0
+    with torch.no_grad():
+        torch.testing.assert_close(traced(ids, padded), model(ids, attention_mask=padded).last_hidden_state,
+                                   rtol=0, atol=1e-5)
