@@ -168,3 +168,20 @@ def test_gradients(head):
         assert float(np.abs(g - ref).max()) / scale <= 1e-4, name
         checked += 1
     assert checked == len(pt_grads)
+
+
+@pytest.mark.parametrize("act", ["gelu_new", "relu"])
+def test_embeds_position_ids_3d_mask_and_activations(act):
+    """inputs_embeds, explicit position_ids and a [batch, seq, seq] mask, with other activations."""
+    import torch
+
+    pt, tfm = _twins("BertModel", hidden_act=act)
+    inputs = random_inputs(batch=2, seq=6)
+    embeds = np.random.default_rng(5).standard_normal((2, 6, 32)).astype(np.float32)
+    position_ids = np.array([[5, 4, 3, 2, 1, 0], [0, 2, 4, 6, 8, 10]])
+    mask3 = np.tril(np.ones((6, 6), np.int64))[None].repeat(2, 0)
+    feeds = dict(inputs_embeds=embeds, position_ids=position_ids, attention_mask=mask3,
+                 token_type_ids=inputs["token_type_ids"])
+    with torch.no_grad():
+        pt_out = pt(**_torch_inputs(feeds), output_attentions=True)
+    _compare(pt_out, tfm(None, **feeds, output_attentions=True))
