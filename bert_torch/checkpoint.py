@@ -95,8 +95,9 @@ class CheckpointMixin:
 
         Missing and unexpected names are logged as warnings; a shape mismatch raises, naming the tensor, unless
         ``ignore_mismatched_sizes``. ``torch_dtype`` (or ``dtype``, transformers' newer name: ``torch.float16``,
-        ``"bfloat16"``, ``"auto"`` = the config's) casts the model; default float32. ``config_overrides`` replace config fields (e.g.
-        ``attn_implementation="sdpa"``, ``num_labels=5``). The model is returned in eval mode.
+        ``"bfloat16"``, ``"auto"`` = the config's) casts the model; default float32. ``config_overrides`` replace
+        config fields (e.g. ``attn_implementation="sdpa"``, ``num_labels=5``). The model is returned in eval mode
+        with the report in ``model.load_report``.
         """
         folder = os.fspath(folder)
         if "dtype" in config_overrides and torch_dtype is None:  # transformers >= 4.56's name for torch_dtype

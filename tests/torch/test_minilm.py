@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import bert_torch
+from tests.torch.helpers import import_transformers
 
 pytestmark = pytest.mark.slow
 
@@ -58,8 +59,7 @@ def test_similar_sentences_are_closer(minilm_folder, impl):
 
 
 def test_minilm_equals_transformers(minilm_folder):
-    os.environ.setdefault("USE_TF", "0")
-    transformers = pytest.importorskip("transformers")
+    transformers = import_transformers()
     ids, mask = _tokenize(minilm_folder, SENTENCES)
     ours = bert_torch.BertModel.from_pretrained(minilm_folder)
     theirs = transformers.BertModel.from_pretrained(minilm_folder).eval()

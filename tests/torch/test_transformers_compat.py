@@ -3,19 +3,15 @@
 Needs the bench extra (transformers); skipped without it. bert_torch itself never imports transformers.
 """
 
-import os
-
 import pytest
 import torch
 
-os.environ.setdefault("USE_TF", "0")
-os.environ.setdefault("USE_FLAX", "0")
-transformers = pytest.importorskip("transformers")
+import bert_torch
+from bert_core import HEADS
+from tests.conftest import tiny_config_dict
+from tests.torch.helpers import import_transformers, tiny_config, torch_inputs
 
-import bert_torch  # noqa: E402
-from bert_core import HEADS  # noqa: E402
-from tests.conftest import tiny_config_dict  # noqa: E402
-from tests.torch.helpers import tiny_config, torch_inputs  # noqa: E402
+transformers = import_transformers()
 
 pytestmark = pytest.mark.bench_extra
 
