@@ -36,7 +36,7 @@ class BertPreTrainedModel(CheckpointMixin, nn.Module):
     initialises weights as transformers does (normal(0, initializer_range) for Linear and Embedding weights,
     zero biases and padding row, LayerNorm ones / zeros), ties the MLM decoder to the word embeddings when
     ``config.tie_word_embeddings``, and casts to ``torch_dtype``. ``seed`` makes the initialisation
-    reproducible without touching the global RNG.
+    reproducible whatever the global RNG's state (a private generator per device).
     """
 
     base_model_prefix = "bert"
@@ -61,15 +61,24 @@ class BertPreTrainedModel(CheckpointMixin, nn.Module):
     @torch.no_grad()
     def init_weights(self, seed: int | None = None) -> None:
         """(Re-)initialise every weight as transformers does, then tie; ``seed`` uses a private generator."""
-        gen = None if seed is None else torch.Generator().manual_seed(seed)
+        generators: dict[torch.device, torch.Generator] = {}
+
+        def normal_(weight: torch.Tensor) -> None:
+            gen = None
+            if seed is not None and weight.device.type != "meta":  # one seeded generator per device
+                if weight.device not in generators:
+                    generators[weight.device] = torch.Generator(device=weight.device).manual_seed(seed)
+                gen = generators[weight.device]
+            nn.init.normal_(weight, 0.0, std, generator=gen)
+
         std = self.config.initializer_range
         for module in self.modules():
             if isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, 0.0, std, generator=gen)
+                normal_(module.weight)
                 if module.bias is not None:
                     module.bias.zero_()
             elif isinstance(module, nn.Embedding):
-                nn.init.normal_(module.weight, 0.0, std, generator=gen)
+                normal_(module.weight)
                 if module.padding_idx is not None:
                     module.weight[module.padding_idx].zero_()
             elif isinstance(module, nn.LayerNorm):

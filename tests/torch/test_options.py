@@ -136,6 +136,21 @@ def test_string_dtype_and_bad_dtype():
         bert_torch.BertModel(tiny_config(), torch_dtype="int3")
 
 
+def test_seeded_init_does_not_depend_on_the_global_rng():
+    torch.manual_seed(1)
+    a = _build("BertModel", seed=7)
+    torch.manual_seed(2)
+    b = _build("BertModel", seed=7)
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(p, q), name
+
+
+def test_meta_device_construction():
+    with torch.device("meta"):
+        model = bert_torch.BertForMaskedLM(tiny_config(), seed=0)
+    assert model.device.type == "meta" and model.weights_tied()
+
+
 def test_init_as_transformers_and_seedable():
     a = _build("BertForPreTraining", seed=3, initializer_range=0.05, vocab_size=3000, hidden_size=64)
     b = _build("BertForPreTraining", seed=3, initializer_range=0.05, vocab_size=3000, hidden_size=64)
