@@ -46,6 +46,11 @@ class BertSelfAttention(nn.Module):
         self.attn_implementation = config.attn_implementation
         self.is_decoder = config.is_decoder
 
+    def extra_repr(self) -> str:
+        return (f"heads={self.num_attention_heads}, head_dim={self.attention_head_size}, "
+                f"attn_implementation={self.attn_implementation!r}, "
+                f"position_embedding_type={self.position_embedding_type!r}")
+
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         return x.view(x.shape[0], -1, self.num_attention_heads, self.attention_head_size).transpose(1, 2)
 

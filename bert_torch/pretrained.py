@@ -154,6 +154,18 @@ class BertPreTrainedModel(CheckpointMixin, nn.Module):
         self.tie_weights()
         return new
 
+    def set_attn_implementation(self, attn_implementation: str) -> None:
+        """Switch every attention layer to ``"eager"`` or ``"sdpa"`` (and record it in the config)."""
+        from bert_core.config import ATTN_IMPLEMENTATIONS
+        from bert_torch.attention import BertSelfAttention
+        if attn_implementation not in ATTN_IMPLEMENTATIONS:
+            raise ValueError(f"attn_implementation {attn_implementation!r} is unknown; choose one of "
+                             f"{', '.join(ATTN_IMPLEMENTATIONS)}.")
+        self.config.attn_implementation = attn_implementation
+        for module in self.modules():
+            if isinstance(module, BertSelfAttention):
+                module.attn_implementation = attn_implementation
+
     # -- training conveniences ------------------------------------------------------------------------------
     def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
         """Recompute each layer's activations in the backward pass (training only; turns the cache off).

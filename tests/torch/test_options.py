@@ -262,3 +262,16 @@ def test_traced_model_keeps_the_attention_mask():
     with torch.no_grad():
         torch.testing.assert_close(traced(ids, padded), model(ids, attention_mask=padded).last_hidden_state,
                                    rtol=0, atol=1e-5)
+
+
+def test_switch_attention_implementation_at_runtime():
+    model = _build("BertForMaskedLM")
+    inputs = torch_inputs()
+    with torch.no_grad():
+        eager = model(**inputs).logits
+        model.set_attn_implementation("sdpa")
+        assert "attn_implementation='sdpa'" in repr(model) and model.config.attn_implementation == "sdpa"
+        torch.testing.assert_close(model(**inputs).logits, eager, rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="attn_implementation"):
+        model.set_attn_implementation("flash")
+    assert model.config.attn_implementation == "sdpa"
