@@ -119,6 +119,27 @@ class FlaxBertPreTrainedModel(CheckpointMixin):
     def params(self, params: dict) -> None:
         self._params = params
 
+    def _cast(self, params: dict | None, dtype: Any) -> dict:
+        params = self.params if params is None else params
+        return jax.tree_util.tree_map(
+            lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, params)
+
+    def to_bf16(self, params: dict | None = None) -> dict:
+        """``params`` (default the model's) cast to bfloat16, as transformers' ``to_bf16``; returns a new tree."""
+        return self._cast(params, jnp.bfloat16)
+
+    def to_fp16(self, params: dict | None = None) -> dict:
+        return self._cast(params, jnp.float16)
+
+    def to_fp32(self, params: dict | None = None) -> dict:
+        return self._cast(params, jnp.float32)
+
+    def enable_gradient_checkpointing(self) -> None:
+        """Rebuild the module with ``nn.remat`` around each layer (same parameters)."""
+        self.gradient_checkpointing = True
+        self.module = self.module.clone(gradient_checkpointing=True)
+        self._jitted.clear()
+
     def logical_partition_specs(self) -> dict:
         """The parameters' logical axis names as a tree of ``PartitionSpec`` (no arrays are computed)."""
         boxed = jax.eval_shape(lambda: self._init_variables(jax.random.PRNGKey(0), self.input_shape))
