@@ -177,6 +177,11 @@ class BertConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], **overrides: Any) -> "BertConfig":
+        """Build a config from ``data``; ``overrides`` win. ``num_labels=N`` alone resets the label names."""
+        data = dict(data)
+        if "num_labels" in overrides and "id2label" not in overrides:
+            data.pop("id2label", None)
+            data.pop("label2id", None)
         return cls(**{**data, **overrides})
 
     def to_json_string(self) -> str:

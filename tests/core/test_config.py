@@ -77,3 +77,8 @@ def test_missing_config_is_clear(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ConfigError, match="not valid JSON"):
         BertConfig.from_pretrained(tmp_path)
+
+
+def test_num_labels_override_resets_labels():
+    config = BertConfig.from_pretrained(TINY / "BertForSequenceClassification" / "pt", num_labels=5)
+    assert config.num_labels == 5 and config.id2label[4] == "LABEL_4" and config.label2id["LABEL_4"] == 4
