@@ -165,22 +165,30 @@ def main(argv: list[str] | None = None) -> None:
     steps = {n: STEPS[n](config, weights, batch, training) for n in names}
     del weights
     times: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
     losses: dict[str, list[float]] = {n: [] for n in names}
     for rep in range(args.warmup + args.reps):
         for name in names:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             losses[name].append(steps[name]())
-            elapsed = time.perf_counter() - start
+            elapsed, elapsed_cpu = time.perf_counter() - start, time.process_time() - start_cpu
             if rep >= args.warmup:
                 times[name].append(elapsed)
+                cpu[name].append(elapsed_cpu)
     print(f"BERT-base pre-training step ({args.layers} layers), batch {args.batch} x {args.seq}, float32, "
           f"{args.warmup} warmup + {args.reps} timed steps each, interleaved")
+    print("wall: median seconds per step; cpu: median CPU seconds of this process per step (all threads; less "
+          "sensitive to other load on a shared machine)")
     base = statistics.median(times[BASELINE]) if BASELINE in times else None
-    print(f"{'framework':<14}{'s/step':>9}{'seq/s':>9}{'vs transformers':>17}   losses")
+    base_cpu = statistics.median(cpu[BASELINE]) if BASELINE in cpu else None
+    print(f"{'framework':<14}{'s/step':>9}{'seq/s':>9}{'vs transformers':>17}{'cpu s/step':>12}{'cpu ratio':>11}"
+          f"   losses")
     for name in names:
-        t = statistics.median(times[name])
+        t, c = statistics.median(times[name]), statistics.median(cpu[name])
         ratio = f"{base / t:.2f}x" if base else "-"
-        print(f"{name:<14}{t:>9.3f}{args.batch / t:>9.2f}{ratio:>17}   {' '.join(f'{x:.4f}' for x in losses[name])}")
+        cpu_ratio = f"{base_cpu / c:.2f}x" if base_cpu else "-"
+        print(f"{name:<14}{t:>9.3f}{args.batch / t:>9.2f}{ratio:>17}{c:>12.3f}{cpu_ratio:>11}   "
+              f"{' '.join(f'{x:.4f}' for x in losses[name])}")
 
 
 if __name__ == "__main__":
