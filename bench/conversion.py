@@ -6,8 +6,8 @@ source format (safetensors, bin, flax msgpack, tf h5, tf1). Then every (source, 
 
 - baseline: ``shutil.copyfile`` of the source weight file(s) to a new file, then reading the copy (16 MiB reads);
   best of 3;
-- conversion wall time, best of 2 (imports excluded: the frameworks a pair needs are imported, and TensorFlow's
-  runtime started, before the clock starts);
+- conversion wall time, best of 3, interleaved with the baseline runs (imports excluded: the frameworks a pair
+  needs are imported, and TensorFlow's runtime started, before the clock starts);
 - peak memory: the process's peak RSS during the conversion (``VmHWM``, reset through ``/proc/self/clear_refs``
   before each run; this is ``ru_maxrss`` for the run alone, which a subprocess would otherwise inherit from its
   parent) minus its RSS just before converting. File pages a reader maps count while they are resident.
@@ -87,8 +87,8 @@ def worker(src: str, dst: str, to: str, src_format: str) -> dict:
         sys.modules["tensorflow"].constant(0)  # start TF's runtime outside the clock
     files = _weight_files(src)
     size = sum(os.path.getsize(f) for f in files)
-    baselines = []
-    for _ in range(3):
+    baselines, times, peaks = [], [], []
+    for run in range(3):  # interleaved, so load from other processes hits both alike; best of 3 each
         scratch = dst + ".copy"
         os.makedirs(scratch)
         t0 = time.perf_counter()
@@ -100,8 +100,6 @@ def worker(src: str, dst: str, to: str, src_format: str) -> dict:
                     pass
         baselines.append(time.perf_counter() - t0)
         shutil.rmtree(scratch)
-    times, peaks = [], []
-    for run in range(2):
         out = dst if run == 0 else dst + ".again"
         gc.collect()
         _reset_peak()
@@ -163,7 +161,7 @@ def main() -> int:
     sources = make_sources(root, formats, args.layers)
     header = f"{'source':<12} {'target':<12} {'MiB':>6} {'copy s':>7} {'convert s':>9} {'time x':>7} " \
              f"{'peak MiB':>9} {'mem x':>6}  verdict"
-    print(header)
+    print(header, flush=True)
     print("-" * len(header))
     failures = 0
     for src_fmt in formats:
@@ -184,7 +182,7 @@ def main() -> int:
             ok = time_x <= TIME_LIMIT and mem_x <= MEMORY_LIMIT
             failures += not ok
             print(f"{src_fmt:<12} {to:<12} {r['size'] / 2**20:>6.0f} {r['baseline_s']:>7.2f} {r['convert_s']:>9.2f} "
-                  f"{time_x:>7.2f} {r['peak_bytes'] / 2**20:>9.0f} {mem_x:>6.2f}  {'ok' if ok else 'OVER LIMIT'}")
+                  f"{time_x:>7.2f} {r['peak_bytes'] / 2**20:>9.0f} {mem_x:>6.2f}  {'ok' if ok else 'OVER LIMIT'}", flush=True)
             shutil.rmtree(dst, ignore_errors=True)
     print(f"limits: time x <= {TIME_LIMIT} (convert / (copy + read)), mem x <= {MEMORY_LIMIT} (peak / checkpoint "
           "size)")

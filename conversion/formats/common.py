@@ -96,6 +96,28 @@ def release(array: np.ndarray) -> None:
             pass
 
 
+def aligned_empty(shape: tuple[int, ...], dtype: np.dtype, align: int = 64) -> np.ndarray:
+    """An uninitialised C-contiguous array whose data starts on an ``align``-byte boundary (TensorFlow and XLA
+    share such buffers instead of copying them)."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(nbytes + align, np.uint8)
+    start = (-raw.ctypes.data) % align
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def transposed(array: np.ndarray, block: int = 16) -> np.ndarray:
+    """A C-contiguous, 64-byte aligned copy of a 2-D array's transpose, built in row blocks (several times
+    faster than ``np.ascontiguousarray(array.T)`` on large matrices, which strides through memory)."""
+    out = aligned_empty(array.shape[::-1], array.dtype)
+    if array.ndim != 2 or array.size < 65536:
+        out[...] = array.T
+        return out
+    for i in range(0, array.shape[0], block):
+        out[:, i:i + block] = array[i:i + block].T
+    return out
+
+
 def total_bytes(state_dict: Mapping[str, np.ndarray]) -> int:
     return sum(int(v.nbytes) for v in state_dict.values())
 

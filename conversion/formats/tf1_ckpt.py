@@ -107,7 +107,7 @@ def read(path: str, skipped: dict[str, str] | None = None) -> StateDict:
         except Exception as e:  # noqa: BLE001
             reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise CheckpointError(prefix, f"cannot read variable {tf1_name}: {reason}") from None
-        out[schema] = np.ascontiguousarray(value.T) if transposed else value
+        out[schema] = common.transposed(value) if transposed else value
     return out
 
 
@@ -119,6 +119,28 @@ class _Sized:
 
 
 CHUNK_BYTES = 128 * 2**20
+
+
+def _to_tensor(tf, value: np.ndarray, transpose: bool):
+    """An eager tensor holding ``value`` (transposed if asked) with one copy at most.
+
+    ``tf.convert_to_tensor`` copies a numpy array and then, unless the copy is 64-byte aligned, copies it again;
+    an aligned array handed to ``EagerTensor`` directly is shared instead. Falls back to the public API.
+    """
+    if transpose:
+        data = common.transposed(value)
+    else:
+        data = common.aligned_empty(value.shape, value.dtype)
+        np.copyto(data, value)
+    try:
+        from tensorflow.python.eager import context
+        from tensorflow.python.framework import ops
+
+        ctx = context.context()
+        ctx.ensure_initialized()
+        return ops.EagerTensor(data, ctx.device_name)
+    except Exception:  # noqa: BLE001 - private API moved: take the public path
+        return tf.convert_to_tensor(data)
 
 
 def _chunks(order: list[str], state_dict: StateDict, chunk_bytes: int) -> list[list[str]]:
@@ -165,7 +187,7 @@ def write(state_dict: StateDict, folder: str, prefix: str = PREFIX_NAME, max_sha
                 tensors = []
                 for name in chunk:
                     value = state_dict[name]
-                    tensors.append(tf.convert_to_tensor(np.ascontiguousarray(value.T) if plan[name][1] else value))
+                    tensors.append(_to_tensor(tf, value, plan[name][1]))
                     common.release(value)
                 tf.raw_ops.SaveV2(prefix=parts[int(i)], tensor_names=[plan[k][0] for k in chunk],
                                   shape_and_slices=[""] * len(chunk), tensors=tensors)
