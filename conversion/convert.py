@@ -155,6 +155,11 @@ def plan_conversion(sd: StateDict, config: BertConfig, head: str, to: str, skipp
     return out, rows
 
 
+def _is_body(name: str) -> bool:
+    """Embedding and encoder tensors, which every BERT checkpoint holds (a missing head may be intended)."""
+    return ".embeddings." in f".{name}" or ".encoder.layer." in f".{name}"
+
+
 def _config_for(config: BertConfig, head: str, to: str) -> dict:
     data = config.to_dict()
     data["architectures"] = [framework_class_name(head, _FRAMEWORK[to])]
@@ -206,6 +211,11 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, to: str, head: str |
     plan = Plan(src, dst, src_format, to, head, rows)
     if dry_run:
         return plan
+    lost = [r.target for r in rows if r.status == "missing" and _is_body(r.target)]
+    if lost:
+        raise CheckpointError(src, f"lacks {len(lost)} tensor(s) its config requires: {', '.join(lost[:8])}"
+                                   f"{' ...' if len(lost) > 8 else ''}. The checkpoint is incomplete (a missing "
+                                   "shard?) or the config is not its own; --dry-run lists every tensor.")
     src_folder = os.path.abspath(_source_folder(src))
     if os.path.abspath(dst) == src_folder:
         raise CheckpointError(dst, "is the source folder; convert into a new folder.")

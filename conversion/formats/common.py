@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -171,11 +172,23 @@ def read_index(index_path: str) -> dict[str, str]:
     return weight_map
 
 
+_SHARD = re.compile(r"^(.*)-(\d{5})-of-(\d{5})(\..+)$")
+
+
 def read_sharded(index_path: str, read_file) -> dict[str, np.ndarray]:
     """Read every shard an index names with ``read_file(path) -> dict``; check the index and shards agree."""
     weight_map = read_index(index_path)
     folder = os.path.dirname(os.path.abspath(index_path))
     shards = sorted(set(weight_map.values()))
+    numbered = [m for m in (_SHARD.match(s) for s in shards) if m]
+    if numbered:
+        stem, total, suffix = numbered[0].group(1), int(numbered[0].group(3)), numbered[0].group(4)
+        expected = {f"{stem}-{i:05d}-of-{total:05d}{suffix}" for i in range(1, total + 1)}
+        unlisted = sorted(expected - set(shards))
+        if unlisted and all(m.group(1) == stem and int(m.group(3)) == total for m in numbered):
+            raise CheckpointError(index_path, f"assigns no tensor to shard(s) {', '.join(unlisted)} of {total}: the "
+                                              "index is incomplete or from another save. Use the index that came "
+                                              "with the shards.")
     absent = [s for s in shards if not os.path.isfile(os.path.join(folder, s))]
     if absent:
         raise CheckpointError(index_path, f"names shard(s) {', '.join(absent)}, missing from {folder}; download "

@@ -106,6 +106,28 @@ def test_index_listing_tensors_no_shard_holds(fmt, ref, tmp_path):
     raises_clearly(tmp_path, "index.json", "bert.encoder.layer.7.output.dense.weight")
 
 
+@pytest.mark.parametrize("fmt", ["safetensors", "bin"])
+def test_a_shard_missing_from_the_index(fmt, ref, tmp_path):
+    need(fmt)
+    files = save_state_dict(ref, tmp_path, fmt, max_shard_size=20_000)
+    index_path = tmp_path / files[-1]
+    index = json.loads(index_path.read_text())
+    index["weight_map"] = {k: v for k, v in index["weight_map"].items() if v != files[1]}
+    index_path.write_text(json.dumps(index))
+    raises_clearly(tmp_path, "index.json", files[1], "incomplete")
+
+
+def test_convert_refuses_a_checkpoint_missing_encoder_tensors(ref, tmp_path):
+    partial = {k: v for k, v in ref.items() if ".layer.1." not in k}
+    save_state_dict(partial, tmp_path / "src", "safetensors")
+    shutil.copyfile(TINY / "BertForPreTraining" / "pt" / "config.json", tmp_path / "src" / "config.json")
+    with pytest.raises(CheckpointError, match=r"lacks 16 tensor\(s\).*layer\.1\."):
+        convert(tmp_path / "src", tmp_path / "dst", "pt")
+    assert not (tmp_path / "dst").exists()
+    plan = convert(tmp_path / "src", tmp_path / "dst", "pt", dry_run=True)
+    assert plan.count("missing") == 16
+
+
 def test_wrong_shapes_are_refused_by_convert(ref, tmp_path):
     bad = dict(ref)
     bad["bert.encoder.layer.0.intermediate.dense.weight"] = np.zeros((40, 32), np.float32)
