@@ -8,7 +8,8 @@ first; torch runs all batch sizes before TensorFlow starts (their thread pools f
 median of ``--reps`` timed calls is reported, with ratios against bert_torch (``> 1`` = that runner
 is slower than torch) and transformers TF against ours. Usage::
 
-    .venv/bin/python bench/tf_bench.py [--batches 1,8,32] [--seq 128] [--layers 12] [--reps 3] [--no-hf]
+    .venv/bin/python bench/tf_bench.py [--batches 1,8,32] [--seq 128] [--layers 12] [--reps 3] [--threads N]
+                                       [--no-hf]
 """
 
 from __future__ import annotations
@@ -52,12 +53,16 @@ def median_time(fn, reps: int) -> float:
     return statistics.median(times)
 
 
-def hf_tf_times(layers: int, batches: list[int], seq: int, reps: int) -> dict[str, float] | str:
+def hf_tf_times(layers: int, batches: list[int], seq: int, reps: int,
+                threads: int | None = None) -> dict[int, float] | str:
     """transformers' TFBertModel in a subprocess (Keras 2 needs TF_USE_LEGACY_KERAS=1 before TF loads)."""
     code = f"""
 import json, sys, time, statistics
 sys.path.insert(0, {ROOT!r})
 import numpy as np, tensorflow as tf
+if {threads!r}:
+    tf.config.threading.set_intra_op_parallelism_threads({threads!r})
+    tf.config.threading.set_inter_op_parallelism_threads({threads!r})
 from transformers import BertConfig, TFBertModel
 from bench.tf_bench import inputs_for
 model = TFBertModel(BertConfig(num_hidden_layers={layers}, hidden_dropout_prob=0.0,
@@ -88,6 +93,10 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--no-hf", action="store_true", help="skip transformers' TF model")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for every runner (torch.set_num_threads, TF intra-op); default: each "
+                             "library's own. On a shared, loaded machine use 1: torch's OpenMP threads spin "
+                             "badly when the cores are oversubscribed")
     args = parser.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
 
@@ -95,6 +104,8 @@ def main() -> None:
 
     import bert_torch
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     config = base_config(args.layers)
     pt_model = bert_torch.BertModel(config, seed=0).eval()
     weights = pt_model.schema_state_dict()
@@ -114,12 +125,16 @@ def main() -> None:
 
     import bert_tf
 
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     tf.config.experimental.enable_tensor_float_32_execution(False)
     tf_model = bert_tf.TFBertModel(config)
     tf_model.load_schema_state_dict(weights)
     graph = tf.function(lambda x: tf_model(x, training=False).last_hidden_state)
     jit = tf.function(lambda x: tf_model(x, training=False).last_hidden_state, jit_compile=True)
-    print(f"TF {tf.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads); BertModel "
+    print(f"TF {tf.__version__} ({args.threads or 'default'} threads), torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads); BertModel "
           f"{args.layers} layers, seq {args.seq}, median of {args.reps}; load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     for b in batches:
@@ -127,7 +142,7 @@ def main() -> None:
         rows[b]["tf.function"] = median_time(lambda: graph(x_tf).numpy(), args.reps)
         rows[b]["tf.function+jit"] = median_time(lambda: jit(x_tf).numpy(), args.reps)
         print(f"batch {b:>3}: " + ", ".join(f"{k} {v * 1000:8.1f} ms" for k, v in rows[b].items()), flush=True)
-    hf = None if args.no_hf else hf_tf_times(args.layers, batches, args.seq, args.reps)
+    hf = None if args.no_hf else hf_tf_times(args.layers, batches, args.seq, args.reps, args.threads)
     if isinstance(hf, str):
         print(f"transformers TF: {hf}")
         hf = None
