@@ -3,7 +3,8 @@
 Layout: the file's ``layer_names`` attribute lists the model's top-level layers (``bert``, ``mlm___cls``,
 ``nsp___cls``, ``classifier``, ``qa_outputs``); each layer group's ``weight_names`` attribute lists its weights as
 ``<model name>/<layer>/.../<weight>:0``, stored as nested h5 groups under the layer group. Names map to the schema
-through ``conversion.names.tf``. Keras is never used to read a file (no ``load_model`` on user data).
+through ``conversion.names.tf``. Sharded saves (``tf_model.h5.index.json`` + shards holding one dataset per
+weight) read too. Keras is never used to read a file (no ``load_model`` on user data).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from conversion.names import tf as tf_names
 from conversion.schema import StateDict
 
 WEIGHTS_NAME = "tf_model.h5"
+INDEX_NAME = "tf_model.h5.index.json"
 # Keras splits attributes above the HDF5 object header limit into name0, name1, ...
 _HEADER_LIMIT = 64512
 
@@ -51,12 +53,34 @@ def _write_attr(group, name: str, values: list[str]) -> None:
             group.attrs[f"{name}{i}"] = part
 
 
+def _read_index(index_path: str) -> dict[str, np.ndarray]:
+    """A sharded checkpoint (``tf_model.h5.index.json`` naming ``tf_model-0000i-of-0000n.h5`` shards)."""
+    import json
+
+    try:
+        with open(index_path, encoding="utf-8") as f:
+            shards = sorted(set(json.load(f)["weight_map"].values()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise CheckpointError(index_path, f"not a valid tf_model.h5 index ({e!r}).") from None
+    out: dict[str, np.ndarray] = {}
+    for shard in shards:
+        shard_path = os.path.join(os.path.dirname(index_path), shard)
+        if not os.path.isfile(shard_path):
+            raise CheckpointError(index_path, f"names shard {shard!r}, which is missing.")
+        out.update(read_tf_names(shard_path))
+    return out
+
+
 def read_tf_names(path: str) -> dict[str, np.ndarray]:
-    """Every weight of a tf_model.h5 under its TF name (model name and ``:0`` stripped)."""
+    """Every weight of a tf_model.h5 (or a sharded one's index) under its TF name (model name, ``:0`` stripped)."""
     import h5py
 
     if os.path.isdir(path):
-        path = os.path.join(path, WEIGHTS_NAME)
+        index = os.path.join(path, INDEX_NAME)
+        path = index if not os.path.isfile(os.path.join(path, WEIGHTS_NAME)) and os.path.isfile(index) \
+            else os.path.join(path, WEIGHTS_NAME)
+    if path.endswith(".json"):
+        return _read_index(path)
     if not os.path.isfile(path):
         raise CheckpointError(path, "does not exist.")
     out: dict[str, np.ndarray] = {}
@@ -66,6 +90,9 @@ def read_tf_names(path: str) -> dict[str, np.ndarray]:
             layer_names = _read_attr(root, "layer_names")
             for layer in layer_names:
                 group = root[layer]
+                if isinstance(group, h5py.Dataset):  # a shard of a sharded save: one dataset per weight
+                    out.setdefault(tf_names._strip_model_name(layer), np.asarray(group))
+                    continue
                 for weight_name in _read_attr(group, "weight_names"):
                     name = tf_names._strip_model_name(weight_name)
                     if name not in out:

@@ -96,6 +96,8 @@ for head in {heads!r}:
     err = max(float(np.abs(np.asarray(out[f]) - ref[f"{{head}}.{{f}}"]).max()) for f in REFERENCE_FIELDS[head])
     result[head] = dict(err=err, missing=[k for k in info["missing_keys"] if "dropout" not in k],
                         unexpected=info["unexpected_keys"], mismatched=info["mismatched_keys"])
+sharded = transformers.TFBertForPreTraining.from_pretrained({str(tmp_path)!r} + "/BertForPreTraining")
+sharded.save_pretrained({str(tmp_path)!r} + "/sharded", max_shard_size="20KB")
 print("RESULT" + json.dumps(result))
 """
     proc = run_python(code, {"TF_USE_LEGACY_KERAS": "1", "USE_TORCH": "0"})
@@ -106,3 +108,8 @@ print("RESULT" + json.dumps(result))
     for head, r in result.items():
         assert r["err"] <= 1e-5, (head, r)
         assert not r["missing"] and not r["unexpected"] and not r["mismatched"], (head, r)
+    # transformers' sharded TF save (index + shards with one dataset per weight) reads back to the same schema
+    assert (tmp_path / "sharded" / "tf_model.h5.index.json").is_file()
+    sharded = tf_h5.read(str(tmp_path / "sharded"))
+    pt = safetensors_format.read(str(TINY / "BertForPreTraining" / "pt"))
+    assert sorted(sharded) == sorted(pt) and all(np.array_equal(sharded[k], pt[k]) for k in pt)
