@@ -14,11 +14,18 @@ transformers' own Flax BERT is not timed: its Flax classes need flax < 0.8 and d
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
 import time
 from typing import Any, Callable
 
-import numpy as np
+# bench/ holds a script named tokenizers.py: keep it from shadowing the tokenizers package when run as a script.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))
+
+import numpy as np  # noqa: E402
 
 BASE = dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
             max_position_embeddings=512)
@@ -142,7 +149,31 @@ def _torch_available() -> bool:
     return True
 
 
+def worker(framework: str, batches: list[int], seq: int, repeats: int, train_batch: int | None) -> dict:
+    """Time one framework (run in its own process, so XLA's and torch's thread pools never compete)."""
+    from bert_core import BertConfig
+
+    out: dict[str, float] = {}
+    if framework == "flax":
+        import bert_flax
+        model = bert_flax.FlaxBertModel(BertConfig(**BASE))
+        forward, train = flax_forward, flax_train_step
+    else:
+        import bert_torch
+        model = bert_torch.BertModel(BertConfig(**BASE)).eval()
+        forward, train = torch_forward, torch_train_step
+    for batch in batches:
+        out[f"forward b{batch}x{seq}"] = forward(batch, seq, max(2, repeats if batch <= 8 else repeats // 2), model)
+    del model
+    if train_batch:
+        out[f"train step b{train_batch}x{seq}"] = train(train_batch, seq, max(2, repeats // 2))
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
+    import json
+    import subprocess
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", default="1,8,32")
     parser.add_argument("--seq", type=int, default=128)
@@ -150,42 +181,43 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--train-batch", type=int, default=8)
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--no-train", action="store_true")
+    parser.add_argument("--worker", choices=["flax", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    import jax
+    batches = [int(b) for b in args.batches.split(",")]
+    train_batch = None if args.no_train else args.train_batch
+    if args.worker:
+        print("RESULT " + json.dumps(worker(args.worker, batches, args.seq, args.repeats, train_batch)))
+        return {}
 
-    import bert_flax
-    from bert_core import BertConfig
+    import jax
 
     with_torch = not args.no_torch and _torch_available()
     print(f"bert_flax vs bert_torch, BERT-base random weights, seq {args.seq}; jax {jax.__version__} on "
-          f"{jax.devices()[0].platform} ({jax.device_count()} device(s))")
+          f"{jax.devices()[0].platform}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; "
+          "each framework timed in its own process, median of repeats")
     print("transformers' Flax BERT: not timed (its Flax classes need flax<0.8; they do not run on this flax).")
     if not with_torch:
         print("bert_torch not importable: Flax numbers only.")
-    results: dict[str, dict[str, float]] = {}
-    flax_model = bert_flax.FlaxBertModel(BertConfig(**BASE))
-    torch_model = None
-    if with_torch:
-        import bert_torch
-        torch_model = bert_torch.BertModel(BertConfig(**BASE)).eval()
+    timings = {}
+    for fw in ["flax"] + (["torch"] if with_torch else []):
+        cmd = [sys.executable, os.path.abspath(__file__), "--worker", fw, "--batches", args.batches, "--seq",
+               str(args.seq), "--repeats", str(args.repeats), "--train-batch", str(args.train_batch)]
+        if args.no_train:
+            cmd.append("--no-train")
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+        if proc.returncode or line is None:
+            raise RuntimeError(f"{fw} worker failed:\n{proc.stdout}\n{proc.stderr}")
+        timings[fw] = json.loads(line[len("RESULT "):])
     print(f"{'case':<22}{'flax s':>10}{'torch s':>10}{'flax GFLOP/s':>14}{'torch GFLOP/s':>15}{'torch/flax':>12}")
-    for batch in [int(b) for b in args.batches.split(",")]:
-        repeats = max(2, args.repeats if batch <= 8 else args.repeats // 2)
-        f = flax_forward(batch, args.seq, repeats, flax_model)
-        t = torch_forward(batch, args.seq, repeats, torch_model) if with_torch else float("nan")
-        gf = encoder_flops(batch, args.seq) / 1e9
-        results[f"forward b{batch}"] = {"flax_s": f, "torch_s": t, "flax_gflops": gf / f, "torch_gflops": gf / t,
-                                        "ratio": t / f}
-        _row(f"forward b{batch}x{args.seq}", results[f"forward b{batch}"])
-    del flax_model, torch_model
-    if not args.no_train:
-        b = args.train_batch
-        f = flax_train_step(b, args.seq, max(2, args.repeats // 2))
-        t = torch_train_step(b, args.seq, max(2, args.repeats // 2)) if with_torch else float("nan")
-        gf = 3 * encoder_flops(b, args.seq) / 1e9  # forward + backward ~ 3x forward
-        results[f"train b{b}"] = {"flax_s": f, "torch_s": t, "flax_gflops": gf / f, "torch_gflops": gf / t,
-                                  "ratio": t / f}
-        _row(f"train step b{b}x{args.seq}", results[f"train b{b}"])
+    results: dict[str, dict[str, float]] = {}
+    for case, f in timings["flax"].items():
+        t = timings.get("torch", {}).get(case, float("nan"))
+        batch = int(case.split(" b")[1].split("x")[0])
+        gf = encoder_flops(batch, args.seq) / 1e9 * (3 if case.startswith("train") else 1)  # fwd+bwd ~ 3x
+        results[case] = {"flax_s": f, "torch_s": t, "flax_gflops": gf / f, "torch_gflops": gf / t, "ratio": t / f}
+        _row(case, results[case])
+    print("torch/flax > 1: Flax is faster. GFLOP/s counts encoder matmul FLOPs (training: 3x forward).")
     return results
 
 

@@ -216,14 +216,15 @@ class FlaxBertPreTrainedModel(CheckpointMixin):
             check_model_inputs(cfg, np.asarray(input_ids), None if token_type_ids is None else
                                np.asarray(token_type_ids), None if position_ids is None else np.asarray(position_ids),
                                seq_len=shape[-1], past_len=past_len or 0)
+        # defaults are host arrays: no eager device work per call
         if token_type_ids is None:
-            token_type_ids = jnp.zeros(shape, jnp.int32)
+            token_type_ids = np.zeros(shape, np.int32)
         if position_ids is None and past_key_values is None:
-            position_ids = jnp.broadcast_to(jnp.arange(shape[-1]), shape)  # with a cache: set in _apply
+            position_ids = np.broadcast_to(np.arange(shape[-1], dtype=np.int32), shape)  # with a cache: in _apply
         if past_key_values is not None:
             attention_mask = self._cache_mask(attention_mask, shape, max_len, past_len)
         elif attention_mask is None:
-            attention_mask = jnp.ones(shape, jnp.int32)
+            attention_mask = np.ones(shape, np.int32)
         if head_mask is not None:
             head_mask = jnp.asarray(head_mask)
             if head_mask.ndim == 1:

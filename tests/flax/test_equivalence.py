@@ -153,3 +153,18 @@ def test_sequence_classification_problem_types_equal_torch(problem):
     fout = fm(**inputs, labels=labels)
     assert max_diff(tout.loss.detach().numpy(), fout.loss) <= ATOL
     compare_grads(tm, tout.loss, fm, lambda p: fm(**inputs, labels=labels, params=p).loss)
+
+
+@pytest.mark.parametrize("head", ["BertForMaskedLM", "BertForPreTraining"])
+def test_untied_decoder_equals_torch(head):
+    """With tie_word_embeddings=False the decoder has its own kernel (cls/predictions/decoder/kernel)."""
+    config = tiny_config(tie_word_embeddings=False)
+    tm, fm = _pair(head, config)
+    assert fm.params["cls"]["predictions"]["decoder"]["kernel"].shape == (32, 99)
+    assert "cls.predictions.decoder.weight" in fm.schema_state_dict()
+    inputs = head_inputs(head)
+    labels = head_labels(head, inputs, config)
+    tout = tm(**_t(inputs), **_t(labels))
+    fout = fm(**inputs, **labels)
+    assert compare_outputs(tout, fout) >= 2
+    compare_grads(tm, tout.loss, fm, lambda p: fm(**inputs, **labels, params=p).loss)
