@@ -26,8 +26,12 @@ def _worker(rank: int, world: int, tmp: str) -> None:
         assert (info.rank, info.world_size) == (rank, world)
         for strategy in STRATEGIES:
             result, _ = run_training("pretraining", pretraining_arrays(), os.path.join(tmp, strategy),
-                                     strategy=strategy, info=info)
+                                     strategy=strategy, info=info, save_every=2)
             np.save(os.path.join(tmp, f"{strategy}-{rank}.npy"), np.array([result.losses, result.grad_norms]))
+        # resume each run's step-2 checkpoint under the other strategy (the optimizer state is saved gathered)
+        for strategy, other in zip(STRATEGIES, reversed(STRATEGIES)):
+            run_training("pretraining", pretraining_arrays(), os.path.join(tmp, f"resumed-{strategy}"),
+                         strategy=strategy, info=info, resume_from=os.path.join(tmp, other, "checkpoint-2"))
     finally:
         dist.destroy_process_group()
 
@@ -49,6 +53,14 @@ def test_two_processes_match_one(runs, strategy):
         np.testing.assert_allclose(norms, single.grad_norms, rtol=1e-5)
     got = conversion.load_state_dict(os.path.join(tmp, strategy))
     assert sorted(got) == sorted(single_sd)
+    for name, want in single_sd.items():
+        np.testing.assert_allclose(got[name], want, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_resume_across_strategies(runs, strategy):
+    tmp, _, single_sd = runs
+    got = conversion.load_state_dict(os.path.join(tmp, f"resumed-{strategy}"))
     for name, want in single_sd.items():
         np.testing.assert_allclose(got[name], want, atol=1e-5, err_msg=name)
 

@@ -38,7 +38,8 @@ def classification_arrays(n: int = 16, seq: int = SEQ, num_labels: int = 3, seed
             "token_type_ids": np.zeros((n, seq), np.int64), "labels": rng.integers(0, num_labels, n)}
 
 
-def run_training(task: str, arrays: dict, output_dir: str, strategy: str = "none", info=None, **overrides):
+def run_training(task: str, arrays: dict, output_dir: str, strategy: str = "none", info=None, resume_from=None,
+                 **overrides):
     """Train a seeded tiny model; returns (TrainResult, final schema state dict)."""
     from bert_core import BertConfig
     from bert_torch.train import build_model, train
@@ -49,6 +50,6 @@ def run_training(task: str, arrays: dict, output_dir: str, strategy: str = "none
     config = TrainingConfig(**values)
     model = build_model(config, model_config=BertConfig(**tiny_config_dict()))
     result = train(model, array_batches(arrays, config, shuffle=False), config, strategy=strategy, info=info,
-                   progress=False)
+                   progress=False, resume_from=resume_from)
     import conversion
     return result, conversion.load_state_dict(os.path.join(output_dir))
