@@ -11,7 +11,9 @@
       m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2;   t = step + 1
       p <- p - lr_t * (m / (1 - b1^t) / (sqrt(v / (1 - b2^t)) + eps) + wd * p)   (wd = 0 where not decays(name))
 
-  with ``g`` the gradient after clipping to global norm ``max_grad_norm`` (one norm over all parameters).
+  with ``g`` the gradient after clipping to global norm ``max_grad_norm`` (one norm over all parameters). This is
+  ``torch.optim.AdamW`` and ``optax.adamw``; Keras' ``AdamW`` adds ``eps`` before the second-moment bias
+  correction, which differs by about ``eps`` relative.
 - ``step_batches``: global batches -> the micro-batches one rank runs in one optimizer step (contiguous rows).
 
 Loss convention: the loss of a step is the mean of the mean losses of its ``world_size * accumulation``
