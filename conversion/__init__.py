@@ -6,7 +6,7 @@ module level: a framework is imported inside the function that needs it.
 """
 
 from conversion.api import detect_format, load_state_dict, save_state_dict
-from conversion.convert import Plan, convert
+from conversion.converter import Plan, convert
 from conversion.errors import CheckpointError, WeightMismatchError
 from conversion.heads import expected_shapes, infer_head
 from conversion.schema import LoadReport, StateDict, match

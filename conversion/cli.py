@@ -72,7 +72,7 @@ def add_convert_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from conversion.convert import convert
+    from conversion.converter import convert
     from conversion.errors import CheckpointError, WeightMismatchError
 
     try:

@@ -25,7 +25,7 @@ def _files(path: str, fmt: str) -> list[str]:
 
 def describe(path: str | os.PathLike) -> dict:
     """A dict with format, files, size, head, config summary, parameter count and dtype histogram."""
-    from conversion.convert import read_config
+    from conversion.converter import read_config
     from conversion.errors import CheckpointError
     from conversion.heads import infer_head
 

@@ -88,7 +88,7 @@ def verify(folder: str, frameworks: tuple[str, ...] = FRAMEWORKS, atol: float = 
            head: str | None = None) -> VerifyResult:
     """Run ``folder``'s model in each framework on the same inputs; diffs are against the first that loads."""
     from conversion.api import load_state_dict
-    from conversion.convert import read_config
+    from conversion.converter import read_config
     from conversion.heads import infer_head
 
     config, _ = read_config(folder)

@@ -106,10 +106,14 @@ def test_dry_run_reports_missing_and_unexpected(src, tmp_path):
     assert status["cls.seq_relationship.bias"] == "missing" and status["bert.extra.weight"] == "unexpected"
 
 
-def test_convert_refuses_to_overwrite_a_checkpoint_or_the_source(src, tmp_path):
-    convert(src, tmp_path / "a", "bin")
+def test_convert_replaces_the_same_format_and_refuses_another_or_the_source(src, tmp_path, fixture_state_dicts):
+    convert(src, tmp_path / "a", "pt", max_shard_size=20_000)
+    assert (tmp_path / "a" / "model.safetensors.index.json").exists()
+    convert(src, tmp_path / "a", "pt")  # unsharded now: the old shards and index are removed
+    assert sorted(p.name for p in (tmp_path / "a").glob("model*")) == ["model.safetensors"]
+    assert_identical(load_state_dict(tmp_path / "a"), fixture_state_dicts["BertForPreTraining"], "replaced")
     with pytest.raises(CheckpointError, match="already holds"):
-        convert(src, tmp_path / "a", "pt")
+        convert(src, tmp_path / "a", "bin")
     with pytest.raises(CheckpointError, match="source folder"):
         convert(src, src, "bin")
 

@@ -115,7 +115,7 @@ def _target_names(sd: StateDict, to: str, head: str) -> dict[str, str]:
 
         return {k: schema_name_to_flax(k)[0] for k in sd}
     except (KeyError, ValueError) as e:
-        raise CheckpointError(None, f"cannot be written as {to}: {str(e).strip(chr(39))}") from None
+        raise CheckpointError(None, f"This checkpoint cannot be written as {to}: {str(e).strip(chr(39))}.") from None
 
 
 def plan_conversion(sd: StateDict, config: BertConfig, head: str, to: str, skipped: dict[str, str] | None = None
@@ -155,6 +155,25 @@ def plan_conversion(sd: StateDict, config: BertConfig, head: str, to: str, skipp
     return out, rows
 
 
+# What detect_format calls a folder each target format writes.
+_DETECTED_AS = {"tf-safetensors": "safetensors", "flax-safetensors": "safetensors"}
+# Weight files of each format that a new save of that format replaces (transformers' save_pretrained does this).
+_STALE = {"safetensors": ("model*.safetensors", "model.safetensors.index.json"),
+          "bin": ("pytorch_model*.bin", "pytorch_model.bin.index.json"), "tf": ("tf_model*.h5",),
+          "flax": ("flax_model*.msgpack",), "tf1": ("bert_model.ckpt.index", "bert_model.ckpt.data-*")}
+
+
+def _remove_stale(folder: str, to: str, written: list[str]) -> None:
+    """Delete weight files of the format just written that this save did not produce (old shards, old index)."""
+    import fnmatch
+
+    patterns = _STALE[_DETECTED_AS.get(to, to)]
+    for name in os.listdir(folder):
+        if name not in written and any(fnmatch.fnmatch(name, p) for p in patterns):
+            os.remove(os.path.join(folder, name))
+            logger.info("removed %s, left from an earlier save", os.path.join(folder, name))
+
+
 def _is_body(name: str) -> bool:
     """Embedding and encoder tensors, which every BERT checkpoint holds (a missing head may be intended)."""
     return ".embeddings." in f".{name}" or ".encoder.layer." in f".{name}"
@@ -188,7 +207,8 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, to: str, head: str |
 
     Args:
         src: source folder or file; its format is detected.
-        dst: destination folder (created). It must not already hold a checkpoint, and must differ from ``src``.
+        dst: destination folder (created), not ``src``. A checkpoint of the same format there is replaced (old
+            shards removed); one of another format is an error.
         to: target format: ``pt``/``safetensors`` (model.safetensors), ``bin`` (pytorch_model.bin), ``tf``
             (tf_model.h5), ``flax`` (flax_model.msgpack), ``tf1`` (bert_model.ckpt + bert_config.json),
             ``tf-safetensors`` / ``flax-safetensors`` (model.safetensors with transformers' TF / Flax names).
@@ -224,8 +244,9 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, to: str, head: str |
             existing = detect_format(dst)
         except CheckpointError:
             existing = None
-        if existing:
-            raise CheckpointError(dst, f"already holds a {existing} checkpoint; choose an empty or new folder.")
+        if existing and existing != _DETECTED_AS.get(to, to):
+            raise CheckpointError(dst, f"already holds a {existing} checkpoint; converting to {to} there would leave "
+                                       "two. Choose an empty or new folder.")
     from bert_core.files import atomic_folder
 
     with atomic_folder(dst) as tmp:
@@ -236,6 +257,7 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, to: str, head: str |
             if os.path.isfile(path):
                 shutil.copyfile(path, os.path.join(tmp, name))
                 files.append(name)
+    _remove_stale(dst, to, files)
     plan.files = files
     logger.info("converted %s (%s) to %s (%s): %s", src, src_format, dst, to, ", ".join(files))
     return plan
