@@ -65,8 +65,9 @@ class BertSelfAttention(nn.Module):
         scores = scores / jnp.asarray(math.sqrt(head_dim), scores.dtype)
 
         mask = None
-        if attention_mask is not None:
-            mask = attention_mask[:, None, None, :].astype(jnp.float32)
+        if attention_mask is not None:  # [batch, key] or [batch, query, key]
+            mask = (attention_mask[:, None, None, :] if attention_mask.ndim == 2
+                    else attention_mask[:, None, :, :]).astype(jnp.float32)
         if self.causal and not self.is_cross_attention:
             causal = (key_pos[None, :] <= query_pos[:, None]).astype(jnp.float32)[None, None]
             mask = causal if mask is None else mask * causal

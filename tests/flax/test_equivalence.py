@@ -168,3 +168,18 @@ def test_untied_decoder_equals_torch(head):
     fout = fm(**inputs, **labels)
     assert compare_outputs(tout, fout) >= 2
     compare_grads(tm, tout.loss, fm, lambda p: fm(**inputs, **labels, params=p).loss)
+
+
+def test_three_d_mask_and_position_ids_equal_torch():
+    config = tiny_config(position_embedding_type="relative_key_query")
+    tm, fm = _pair("BertModel", config)
+    inputs = head_inputs("BertModel")
+    rng = np.random.default_rng(4)
+    mask3 = (rng.random((3, 11, 11)) > 0.3).astype(np.int64)
+    mask3[:, :, 0] = 1
+    positions = np.broadcast_to(np.arange(11)[::-1].copy(), (3, 11)).copy()
+    extra = dict(attention_mask=mask3, position_ids=positions)
+    ids = {k: v for k, v in inputs.items() if k != "attention_mask"}
+    tout = tm(**_t(ids), **_t(extra), output_attentions=True)
+    fout = fm(**ids, **extra, output_attentions=True)
+    assert compare_outputs(tout, fout) >= 3

@@ -10,7 +10,7 @@ from tests.conftest import ATOL, HEADS, REFERENCE_FIELDS, TINY, reference_inputs
 from tests.flax.helpers import max_diff
 
 
-@pytest.mark.parametrize("fmt", ["flax", "pt"])
+@pytest.mark.parametrize("fmt", ["flax", "pt", "tf"])
 @pytest.mark.parametrize("head", HEADS)
 def test_fixture_reproduces_reference(reference, head, fmt):
     model = bert_flax.MODEL_CLASSES[head].from_pretrained(TINY / head / fmt)
