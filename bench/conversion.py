@@ -181,8 +181,9 @@ def main() -> int:
             time_x, mem_x = r["convert_s"] / r["baseline_s"], r["peak_bytes"] / r["size"]
             ok = time_x <= TIME_LIMIT and mem_x <= MEMORY_LIMIT
             failures += not ok
+            verdict = "ok" if ok else "OVER LIMIT"
             print(f"{src_fmt:<12} {to:<12} {r['size'] / 2**20:>6.0f} {r['baseline_s']:>7.2f} {r['convert_s']:>9.2f} "
-                  f"{time_x:>7.2f} {r['peak_bytes'] / 2**20:>9.0f} {mem_x:>6.2f}  {'ok' if ok else 'OVER LIMIT'}", flush=True)
+                  f"{time_x:>7.2f} {r['peak_bytes'] / 2**20:>9.0f} {mem_x:>6.2f}  {verdict}", flush=True)
             shutil.rmtree(dst, ignore_errors=True)
     print(f"limits: time x <= {TIME_LIMIT} (convert / (copy + read)), mem x <= {MEMORY_LIMIT} (peak / checkpoint "
           "size)")

@@ -56,7 +56,8 @@ def add_convert_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
                     "tensors keep their values and dtypes.",
         epilog=_EPILOG_CONVERT, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("src", metavar="SRC", help="checkpoint folder, weights file, or TF1 prefix (folder/bert_model.ckpt)")
-    p.add_argument("dst", metavar="DST", help="destination folder (created; must not already hold a checkpoint)")
+    p.add_argument("dst", metavar="DST",
+                   help="destination folder (created; a checkpoint of the same format there is replaced)")
     p.add_argument("--to", required=True, choices=TARGETS, metavar="FORMAT",
                    help=f"target format: {', '.join(TARGETS)} (see below)")
     p.add_argument("--head", choices=HEADS, metavar="HEAD",
@@ -65,7 +66,7 @@ def add_convert_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     p.add_argument("--dry-run", action="store_true",
                    help="check and print the table of mapped, skipped, missing and unexpected tensors; write nothing")
     p.add_argument("--max-shard-size", type=_size, default=None, metavar="SIZE",
-                   help="split safetensors / bin output into shards of at most SIZE (e.g. 2GB)")
+                   help="split safetensors / bin / tf1 output into shards of at most SIZE (e.g. 2GB)")
     p.add_argument("--verbose", "-v", action="store_true", help="print the tensor table after converting too")
     p.set_defaults(func=run_convert)
     return p

@@ -20,12 +20,13 @@ def infer_head(config: Any | None, keys: Iterable[str]) -> str:
     ``config.architectures[0]`` decides when it names a BERT class of any framework (``TFBertForMaskedLM``,
     ``FlaxBertForCausalLM``, ...); otherwise the schema names do: ``qa_outputs`` -> question answering,
     ``classifier`` -> sequence classification, or token classification when there is no pooler (multiple choice
-    holds the same names as sequence classification, so set ``architectures`` or pass ``head`` for it), ``cls.predictions`` with ``cls.seq_relationship`` ->
-    pre-training, ``cls.predictions`` alone -> masked LM (causal LM when ``config.is_decoder``),
+    holds the same names as sequence classification, so set ``architectures`` or pass ``head`` for it),
+    ``cls.predictions`` with ``cls.seq_relationship`` -> pre-training, ``cls.predictions`` alone -> masked LM
+    (causal LM when ``config.is_decoder``),
     ``cls.seq_relationship`` alone -> next sentence prediction, nothing else -> ``BertModel``.
     """
-    architectures = getattr(config, "architectures", None) if not isinstance(config, dict) \
-        else config.get("architectures")
+    get = config.get if isinstance(config, dict) else lambda key, default=None: getattr(config, key, default)
+    architectures = get("architectures")
     for name in architectures or ():
         try:
             return head_from_class_name(str(name))
@@ -43,8 +44,7 @@ def infer_head(config: Any | None, keys: Iterable[str]) -> str:
     if mlm and nsp:
         return "BertForPreTraining"
     if mlm:
-        is_decoder = config.get("is_decoder") if isinstance(config, dict) else getattr(config, "is_decoder", False)
-        return "BertLMHeadModel" if is_decoder else "BertForMaskedLM"
+        return "BertLMHeadModel" if get("is_decoder", False) else "BertForMaskedLM"
     if nsp:
         return "BertForNextSentencePrediction"
     return "BertModel"
