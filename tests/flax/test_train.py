@@ -1,0 +1,99 @@
+"""bert_flax training: the AdamW step against the numpy reference, accumulation, resume, ``bertzoo train
+--framework flax`` end to end (tiny configs, dropout off)."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+import conversion
+from bert_core import BertConfig, cli
+from bert_core.training import TrainingConfig, adamw_reference_step, array_batches, decays, step_batches
+from bert_flax.train import build_model, decay_mask, train
+from tests.conftest import tiny_config_dict
+
+
+def classification_arrays(n=8, seq=12, num_labels=3, seed=0):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1, 99, size=(n, seq))
+    mask = np.ones((n, seq), np.int64)
+    mask[::2, -3:] = 0
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids),
+            "labels": rng.integers(0, num_labels, size=n)}
+
+
+def _config(tmp_path, **kw):
+    base = dict(task="sequence-classification", total_steps=2, batch_size=8, warmup_steps=1, learning_rate=1e-2,
+                weight_decay=0.1, max_grad_norm=0.2, log_every=1, output_dir=str(tmp_path))
+    return TrainingConfig(**{**base, **kw})
+
+
+def test_steps_match_the_adamw_reference(tmp_path):
+    config = _config(tmp_path, total_steps=3)
+    arrays = classification_arrays()
+    model = build_model(config, model_config=BertConfig(**tiny_config_dict()))
+    reference = build_model(config, model_config=BertConfig(**tiny_config_dict()))
+    params = {k: v.astype(np.float64) for k, v in reference.schema_state_dict().items()}
+    result = train(model, iter([arrays] * 3), config, progress=False, save=False)
+    state = None
+    for step in range(3):
+        reference.load_schema_state_dict({k: v.astype(np.float32) for k, v in params.items()})
+        grads = reference.schema_state_dict(jax.grad(lambda p: reference(**arrays, params=p).loss)(reference.params))
+        params, state, norm = adamw_reference_step(params, grads, state, config)
+        assert result.grad_norms[step] == pytest.approx(norm, rel=1e-4)
+        assert norm > config.max_grad_norm  # clipping is exercised
+    got = model.schema_state_dict()
+    for name, want in params.items():
+        np.testing.assert_allclose(got[name], want, atol=5e-6, rtol=0, err_msg=name)
+
+
+def test_decay_mask_follows_the_schema_rule():
+    model = build_model(TrainingConfig(task="pretraining"), model_config=BertConfig(**tiny_config_dict()))
+    from flax.traverse_util import flatten_dict
+
+    from conversion.names.flax import flax_path_to_schema
+    mask = {flax_path_to_schema("/".join(k))[0]: v for k, v in flatten_dict(decay_mask(model.params)).items()}
+    assert len(mask) > 20 and all(bool(v) == decays(k) for k, v in mask.items())
+    assert not mask["bert.embeddings.LayerNorm.weight"] and mask["bert.embeddings.word_embeddings.weight"]
+
+
+def test_accumulation_equals_full_batch_and_resume_continues(tmp_path):
+    arrays = classification_arrays(n=16)
+    runs = {}
+    for name, accum in (("full", 1), ("acc", 2)):
+        config = _config(tmp_path / name, batch_size=16, gradient_accumulation_steps=accum, total_steps=4,
+                         save_every=2)
+        model = build_model(config, model_config=BertConfig(**tiny_config_dict()))
+        runs[name] = train(model, array_batches(arrays, config, shuffle=False), config, progress=False)
+    np.testing.assert_allclose(runs["acc"].losses, runs["full"].losses, atol=1e-5)
+    assert (tmp_path / "full" / "checkpoint-2" / "training_state.msgpack").is_file()
+    config = TrainingConfig.load(tmp_path / "full").replace(output_dir=str(tmp_path / "resumed"))
+    model = build_model(config, model_config=BertConfig(**tiny_config_dict()))
+    resumed = train(model, array_batches(arrays, config, shuffle=False), config, progress=False,
+                    resume_from=tmp_path / "full" / "checkpoint-2")
+    assert resumed.steps == 2
+    np.testing.assert_allclose(resumed.losses, runs["full"].losses[2:], atol=1e-5)
+    a, b = conversion.load_state_dict(str(tmp_path / "full")), conversion.load_state_dict(str(tmp_path / "resumed"))
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], atol=1e-5, err_msg=name)
+    assert json.loads((tmp_path / "resumed" / "trainer_state.json").read_text())["step"] == 4
+
+
+def test_cli_fine_tuning_from_npz(tmp_path, capsys):
+    np.savez(tmp_path / "train.npz", **classification_arrays(n=8))
+    (tmp_path / "config.json").write_text(json.dumps(tiny_config_dict()))
+    code = cli.main(["train", "--framework", "flax", "--task", "sequence-classification", "--config",
+                     str(tmp_path / "config.json"), "--train-files", str(tmp_path / "train.npz"), "--output-dir",
+                     str(tmp_path / "out"), "--steps", "2", "--batch-size", "8", "--no-progress"])
+    assert code == 0
+    assert "trained 2 steps" in capsys.readouterr().out
+    import bert_flax
+    model = bert_flax.FlaxBertForSequenceClassification.from_pretrained(tmp_path / "out")
+    assert model.config.num_labels == 3
+
+
+def test_wrong_head_for_task_is_refused():
+    model = build_model(TrainingConfig(task="token-classification"), model_config=BertConfig(**tiny_config_dict()))
+    with pytest.raises(ValueError, match="task 'pretraining' trains a BertForPreTraining"):
+        train(model, iter([]), TrainingConfig(task="pretraining"), progress=False, save=False)
