@@ -149,7 +149,8 @@ def _torch_available() -> bool:
     return True
 
 
-def worker(framework: str, batches: list[int], seq: int, repeats: int, train_batch: int | None) -> dict:
+def worker(framework: str, batches: list[int], seq: int, repeats: int, train_batch: int | None,
+           torch_threads: int | None = None) -> dict:
     """Time one framework (run in its own process, so XLA's and torch's thread pools never compete)."""
     from bert_core import BertConfig
 
@@ -159,7 +160,11 @@ def worker(framework: str, batches: list[int], seq: int, repeats: int, train_bat
         model = bert_flax.FlaxBertModel(BertConfig(**BASE))
         forward, train = flax_forward, flax_train_step
     else:
+        import torch
+
         import bert_torch
+        if torch_threads:
+            torch.set_num_threads(torch_threads)
         model = bert_torch.BertModel(BertConfig(**BASE)).eval()
         forward, train = torch_forward, torch_train_step
     for batch in batches:
@@ -181,12 +186,15 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--train-batch", type=int, default=8)
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--no-train", action="store_true")
+    parser.add_argument("--torch-threads", type=int, default=None,
+                        help="torch.set_num_threads (OpenMP threads spin on oversubscribed cores; default torch's)")
     parser.add_argument("--worker", choices=["flax", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     batches = [int(b) for b in args.batches.split(",")]
     train_batch = None if args.no_train else args.train_batch
     if args.worker:
-        print("RESULT " + json.dumps(worker(args.worker, batches, args.seq, args.repeats, train_batch)))
+        print("RESULT " + json.dumps(worker(args.worker, batches, args.seq, args.repeats, train_batch,
+                                            args.torch_threads)))
         return {}
 
     import jax
@@ -204,6 +212,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
                str(args.seq), "--repeats", str(args.repeats), "--train-batch", str(args.train_batch)]
         if args.no_train:
             cmd.append("--no-train")
+        if args.torch_threads:
+            cmd += ["--torch-threads", str(args.torch_threads)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if proc.returncode or line is None:
