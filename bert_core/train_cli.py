@@ -16,6 +16,7 @@ from typing import Any
 
 from bert_core.training import TASKS, TrainingConfig
 
+STRATEGIES = ("auto", "none", "ddp", "fsdp", "mirrored", "multi-worker", "tpu")
 FRAMEWORK_MODULES = {"pt": "bert_torch.train", "tf": "bert_tf.train", "flax": "bert_flax.train"}
 
 EPILOG = """\
@@ -90,8 +91,11 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                    help="write checkpoint-<step> folders this often, 0: only at the end (default: %(default)s)")
     r.add_argument("--resume-from", metavar="FOLDER", default=None,
                    help="continue a run from its output dir or a checkpoint-<step> folder")
-    r.add_argument("--strategy", default="auto", choices=("auto", "none", "ddp", "fsdp"),
-                   help="pt: auto = DDP under torchrun, else one device; fsdp = FSDP2 fully_shard")
+    r.add_argument("--strategy", default="auto", choices=STRATEGIES,
+                   help="auto: pt = DDP under torchrun, else one device; tf = multi-worker under TF_CONFIG, TPU "
+                        "with TPU_NAME, mirrored over several GPUs. ddp: data parallel (pt DDP; tf mirrored or "
+                        "multi-worker). fsdp: pt FSDP2 fully_shard. mirrored, multi-worker, tpu: tf.distribute "
+                        "strategies. none: one device")
     r.add_argument("--device", default=None, help="pt: e.g. cpu, cuda:0 (default: cuda:LOCAL_RANK or cpu)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_train)

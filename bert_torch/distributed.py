@@ -62,7 +62,8 @@ def cleanup_distributed() -> None:
 def resolve_strategy(strategy: str, info: DistInfo) -> str:
     """``"auto"``: DDP when several processes run, else none."""
     if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+        raise ValueError(f"PyTorch training takes strategy {', '.join(STRATEGIES)}, got {strategy!r} (mirrored, "
+                         f"multi-worker and tpu are TensorFlow strategies)")
     if strategy == "auto":
         return "ddp" if info.distributed else "none"
     if strategy in ("ddp", "fsdp") and not (dist.is_available() and dist.is_initialized()):
