@@ -59,7 +59,19 @@ class LinearWarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 @keras.saving.register_keras_serializable(package="bertzoo")
 class AdamW(keras.optimizers.AdamW):
-    """Keras AdamW taking torch's AdamW steps (see the module docstring); same arguments as Keras'."""
+    """Keras AdamW taking torch's AdamW steps (see the module docstring); same arguments as Keras'.
+
+    With ``gradient_accumulation_steps`` it accumulates without Keras' ``cond`` around the update (which breaks
+    under ``tf.distribute``: a synchronisation point inside control flow): every micro-step computes the update
+    and keeps it only on the last micro-step of an optimizer step (``tf.where``), so the distributed updates run
+    unconditionally.
+    """
+
+    def _is_update_step(self):
+        steps = self.gradient_accumulation_steps
+        if not steps:
+            return None
+        return tf.equal((tf.convert_to_tensor(self._iterations) + 1) % steps, 0)
 
     def update_step(self, gradient, variable, learning_rate):
         lr = ops.cast(learning_rate, variable.dtype)
@@ -69,11 +81,35 @@ class AdamW(keras.optimizers.AdamW):
         b2 = ops.cast(self.beta_2, variable.dtype)
         m = self._momentums[self._get_variable_index(variable)]
         v = self._velocities[self._get_variable_index(variable)]
-        self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - b1))
-        self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - b2))
-        denom = ops.add(ops.sqrt(ops.divide(v, 1 - ops.power(b2, t))), ops.cast(self.epsilon, variable.dtype))
-        step_size = ops.divide(lr, 1 - ops.power(b1, t))
-        self.assign_sub(variable, ops.multiply(step_size, ops.divide(m, denom)))
+        new_m = ops.add(ops.multiply(m, b1), ops.multiply(gradient, 1 - b1))
+        new_v = ops.add(ops.multiply(v, b2), ops.multiply(ops.square(gradient), 1 - b2))
+        denom = ops.add(ops.sqrt(ops.divide(new_v, 1 - ops.power(b2, t))), ops.cast(self.epsilon, variable.dtype))
+        delta = ops.multiply(ops.divide(lr, 1 - ops.power(b1, t)), ops.divide(new_m, denom))
+        keep = self._is_update_step()
+        if keep is not None:
+            new_m, new_v = tf.where(keep, new_m, m), tf.where(keep, new_v, v)
+            delta = tf.where(keep, delta, tf.zeros_like(delta))
+        self.assign(m, new_m)
+        self.assign(v, new_v)
+        self.assign_sub(variable, delta)
+
+    def _apply_weight_decay(self, variables):
+        if self.weight_decay is None:
+            return
+
+        def apply(distribution, variables):
+            def decay(variable):
+                if self._use_weight_decay(variable):
+                    rate = tf.cast(self.learning_rate, variable.dtype) * tf.cast(self.weight_decay, variable.dtype)
+                    keep = self._is_update_step()
+                    if keep is not None:
+                        rate = rate * tf.cast(keep, variable.dtype)
+                    variable.assign_sub(variable * rate)
+
+            for variable in variables:
+                distribution.extended.update(getattr(variable, "value", variable), decay, group=False)
+
+        tf.__internal__.distribute.interim.maybe_merge_call(apply, self._distribution_strategy, variables)
 
     def _clip_gradients(self, grads):
         if self.global_clipnorm and self.global_clipnorm > 0:
@@ -84,17 +120,31 @@ class AdamW(keras.optimizers.AdamW):
         return super()._clip_gradients(grads)
 
     def _backend_apply_gradients(self, grads, trainable_variables):
+        if self.use_ema:
+            raise ValueError("bert_tf.schedules.AdamW does not support use_ema")
         # Embedding lookups give IndexedSlices with repeated rows: densify (their sum) as torch's dense gradients.
         grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
         context = tf.distribute.get_replica_context()
-        strategy = tf.distribute.get_strategy()
-        if context is not None and strategy.num_replicas_in_sync > 1:
-            present = [i for i, g in enumerate(grads) if g is not None]
-            reduced = context.all_reduce(tf.distribute.ReduceOp.SUM, [grads[i] for i in present])
-            grads = list(grads)
-            for i, g in zip(present, reduced):
-                grads[i] = g
-        return super()._backend_apply_gradients(grads, trainable_variables)
+        if context is not None and context.num_replicas_in_sync > 1:
+            grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        keep = self._is_update_step()
+        if keep is not None:
+            steps = self.gradient_accumulation_steps
+            accumulators = [self._accumulated_gradients[self._get_variable_index(v)] for v in trainable_variables]
+            totals = [g + tf.convert_to_tensor(a) for g, a in zip(grads, accumulators)]
+            self._store([tf.where(keep, tf.zeros_like(t), t) for t in totals], accumulators)
+            grads = [t / steps for t in totals]
+        grads = self._clip_gradients(grads)
+        self._apply_weight_decay(trainable_variables)
+        self._backend_update_step(grads, trainable_variables, self.learning_rate)
+
+    def _store(self, values, accumulators):
+        def store(distribution, values, accumulators):
+            for value, var in zip(values, accumulators):
+                distribution.extended.update(var, lambda v, x: v.assign(x), args=(value,), group=False)
+
+        tf.__internal__.distribute.interim.maybe_merge_call(
+            store, self._distribution_strategy, values, [a.value for a in accumulators])
 
     def _all_reduce_sum_gradients(self, grads_and_vars):
         return list(grads_and_vars)  # already summed in _backend_apply_gradients

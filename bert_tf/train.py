@@ -134,7 +134,9 @@ class TrainingModule(keras.Model):
         self.bert_model = model
         self.sparse_mlm = sparse_mlm and model.head == "BertForPreTraining"
         self.step_loss = _StepLoss()
-        self.built = True  # the head's variables exist already
+        if all(layer.built for layer in model._flatten_layers(include_self=False)):
+            model.built = True  # every variable exists: Keras must not trace a symbolic build under a strategy
+        self.built = True
 
     def call(self, inputs, training=False):
         if self.sparse_mlm:

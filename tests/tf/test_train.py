@@ -129,3 +129,116 @@ def test_steps_equal_bert_torch(task, accum):
     for name, value in expected.items():
         np.testing.assert_allclose(trained[name], value, atol=1e-4, err_msg=name)
     assert max(float(np.max(np.abs(expected[k] - weights[k]))) for k in weights) > 1e-3  # it did train
+
+
+MIRRORED = textwrap.dedent("""
+    import json, os
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+    import numpy as np
+    from bert_core import BertConfig
+    from bert_tf import train as tf_train
+    from tests.conftest import tiny_config_dict
+    from tests.tf.test_train import global_batches, task_arrays, training_config
+
+    out = {}
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])  # one per process: collective keys repeat
+    for task, batch_size, accum in [("pretraining", 4, 1), ("sequence-classification", 8, 2)]:
+        bert_config = BertConfig(**tiny_config_dict())
+        batches = global_batches(task_arrays(task, n=2 * batch_size), batch_size)
+        runs = []
+        for name, strategy, steps in [("one", "none", 2 * accum),
+                                      ("mirrored", mirrored, accum)]:
+            config = training_config(task, batch_size=batch_size, gradient_accumulation_steps=steps)
+            model = tf_train.build_model(config, model_config=bert_config, strategy=strategy)
+            if not runs:
+                weights = model.schema_state_dict()
+            model.load_schema_state_dict(weights)
+            result = tf_train.train(model, iter(batches), config, strategy=strategy, progress=False, save=False)
+            runs.append((result.losses, model.schema_state_dict()))
+        (l1, w1), (l2, w2) = runs
+        out[task] = {"losses": [l1, l2],
+                     "weights": max(float(np.max(np.abs(w1[k] - w2[k]))) for k in w1),
+                     "moved": max(float(np.max(np.abs(w1[k] - weights[k]))) for k in w1),
+                     "replicas": strategy.num_replicas_in_sync}
+    print("RESULT" + json.dumps(out))
+""")
+
+
+def test_mirrored_strategy_equals_one_device():
+    """MirroredStrategy over two logical CPUs (per-replica micro-batches, all-reduced clipped gradients) gives the
+    losses and weights of one device running the same micro-batches by accumulation, to 1e-5."""
+    proc = run_python(MIRRORED, timeout=300)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT")]
+    assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-5000:]
+    for task, r in json.loads(lines[-1][len("RESULT"):]).items():
+        assert r["replicas"] == 2, task
+        np.testing.assert_allclose(r["losses"][0], r["losses"][1], atol=1e-5, err_msg=task)
+        assert r["weights"] <= 1e-5 and r["moved"] > 1e-3, (task, r)
+
+
+def _tiny_model(config: TrainingConfig, **overrides):
+    return tf_train.build_model(config, model_config=BertConfig(**tiny_config_dict(**overrides)))
+
+
+def test_resume_continues_exactly(tmp_path):
+    """4 steps straight equal 2 steps, then 2 more resumed from checkpoint-2 (weights, AdamW moments, step)."""
+    config = training_config("sequence-classification", total_steps=4, save_every=2, output_dir=str(tmp_path / "a"))
+    batches = global_batches(task_arrays("sequence-classification", n=16), 4)
+    straight = tf_train.train(_tiny_model(config), batches, config, progress=False)
+    assert (tmp_path / "a" / "checkpoint-2" / tf_train.STATE_NAME).is_file()
+    config_b = TrainingConfig.load(tmp_path / "a").replace(output_dir=str(tmp_path / "b"))
+    model = _tiny_model(config_b)
+    resumed = tf_train.train(model, iter(batches), config_b, progress=False,
+                             resume_from=tmp_path / "a" / "checkpoint-2")
+    assert resumed.steps == 2
+    np.testing.assert_allclose(resumed.losses, straight.losses[2:], atol=1e-6)
+    final = bert_tf.TFBertForSequenceClassification.from_pretrained(tmp_path / "a").schema_state_dict()
+    for name, value in model.schema_state_dict().items():
+        np.testing.assert_allclose(value, final[name], atol=1e-6, err_msg=name)
+    assert json.loads((tmp_path / "b" / "trainer_state.json").read_text())["step"] == 4
+
+
+def test_bf16_policy_keeps_float32_weights():
+    config = training_config("token-classification", dtype="bfloat16")
+    model = _tiny_model(config)
+    assert model.dtype_policy.name == "mixed_bfloat16" and keras.config.dtype_policy().name == "float32"
+    result = tf_train.train(model, global_batches(task_arrays("token-classification"), 4), config, progress=False,
+                            save=False)
+    assert np.isfinite(result.losses).all()
+    assert {v.dtype for v in model.trainable_variables} == {"float32"}
+    with pytest.raises(ValueError, match="mixed_bfloat16"):
+        tf_train.train(_tiny_model(config.replace(dtype="float32")), [], config, progress=False, save=False)
+
+
+def test_errors_wrong_head_and_data_running_out():
+    config = training_config("sequence-classification", total_steps=3)
+    with pytest.raises(ValueError, match="task 'pretraining' trains a BertForPreTraining"):
+        tf_train.train(_tiny_model(config), [], config.replace(task="pretraining"), progress=False, save=False)
+    with pytest.raises(ValueError, match="ran out after 2 steps"):
+        tf_train.train(_tiny_model(config), global_batches(task_arrays("sequence-classification"), 4), config,
+                       progress=False, save=False)
+    with pytest.raises(ValueError, match="fsdp is PyTorch only"):
+        tf_train.resolve_strategy("fsdp")
+
+
+def test_cli_pretraining_from_text(tmp_path, capsys):
+    from bert_core import cli
+    from tests.conftest import FIXTURES
+
+    (tmp_path / "config.json").write_text(json.dumps(tiny_config_dict(vocab_size=30522, max_position_embeddings=32)))
+    text = "\n\n".join("\n".join(f"the cat number {d} sat on mat {i}." for i in range(6)) for d in range(6))
+    (tmp_path / "corpus.txt").write_text(text)
+    out = tmp_path / "out"
+    code = cli.main(["train", "--framework", "tf", "--task", "pretraining", "--config", str(tmp_path / "config.json"),
+                     "--tokenizer", str(FIXTURES / "minilm-tokenizer"), "--train-files", str(tmp_path / "corpus.txt"),
+                     "--output-dir", str(out), "--steps", "2", "--batch-size", "2", "--seq-len", "16",
+                     "--no-progress"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "trained 2 steps" in printed and "sequences/s" in printed
+    assert (out / "tf_model.h5").is_file()
+    assert bert_tf.TFBertForPreTraining.from_pretrained(out).config.vocab_size == 30522
+    assert TrainingConfig.load(out).max_seq_length == 16
