@@ -52,6 +52,25 @@ class FlaxBertForCausalLM(FlaxBertPreTrainedModel):
     def _loss(self, out, labels, info):
         return losses.causal_lm_loss(out["logits"], labels["labels"])
 
+    def prepare_inputs_for_generation(self, input_ids, max_length: int, attention_mask=None) -> dict:
+        """transformers' Flax generation hook: an empty cache, the mask over it, positions (left padding aware)."""
+        batch, seq = input_ids.shape
+        extended = np.ones((batch, max_length), np.int32)
+        if attention_mask is not None:
+            mask = np.asarray(attention_mask, np.int32)
+            extended[:, :seq] = mask
+            position_ids = np.maximum(np.cumsum(mask, axis=-1) - 1, 0)
+        else:
+            position_ids = np.broadcast_to(np.arange(seq, dtype=np.int32), (batch, seq))
+        return {"past_key_values": self.init_cache(batch, max_length), "attention_mask": extended,
+                "position_ids": position_ids}
+
+    def update_inputs_for_generation(self, model_outputs, model_kwargs: dict) -> dict:
+        """After a step: the new cache, and the next token's position."""
+        model_kwargs["past_key_values"] = model_outputs.past_key_values
+        model_kwargs["position_ids"] = np.asarray(model_kwargs["position_ids"])[:, -1:] + 1
+        return model_kwargs
+
 
 class FlaxBertForMaskedLM(FlaxBertPreTrainedModel):
     module_class = M.BertForMaskedLMModule

@@ -94,13 +94,8 @@ def run_head(head, config, **flax_kwargs):
     assert compare_grads(tm, tloss, fm, floss) > 10
 
 
-def _positions_for(head):
-    # relative_key_query exercises every relative term; relative_key per head runs with the slow tests
-    return [p if p != "relative_key" or head == "BertForMaskedLM" else pytest.param(p, marks=pytest.mark.slow)
-            for p in POSITIONS]
-
-
-@pytest.mark.parametrize(("head", "pos"), [(h, p) for h in HEADS for p in _positions_for(h)])
+@pytest.mark.parametrize("pos", POSITIONS)
+@pytest.mark.parametrize("head", HEADS)
 def test_head_equals_torch(head, pos):
     run_head(head, tiny_config(position_embedding_type=pos, is_decoder=head == "BertLMHeadModel",
                                num_labels=2 if head == "BertForQuestionAnswering" else 3))

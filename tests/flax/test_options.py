@@ -195,3 +195,18 @@ def test_every_parameter_has_logical_axes():
     for path, spec in specs.items():
         assert len(spec) == shapes[path].ndim and set(spec) <= known, path
     assert tuple(specs["bert/encoder/layer/intermediate/dense/kernel"]) == ("layers", "embed", "mlp")
+
+
+def test_generation_hooks_decode_greedily_like_full_passes():
+    model = _decoder("relative_key_query")
+    prompt = head_inputs("BertLMHeadModel", batch=2, seq=4)["input_ids"]
+    kwargs = model.prepare_inputs_for_generation(prompt, max_length=8)
+    out = model(prompt, **kwargs)
+    tokens = prompt
+    for _ in range(4):
+        next_token = np.asarray(out.logits[:, -1:].argmax(-1))
+        tokens = np.concatenate([tokens, next_token], axis=1)
+        kwargs = model.update_inputs_for_generation(out, kwargs)
+        out = model(next_token, **kwargs)
+    full = np.asarray(model(tokens[:, :-1]).logits.argmax(-1))
+    assert np.array_equal(full[:, 3:], tokens[:, 4:])
