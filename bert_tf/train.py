@@ -155,6 +155,22 @@ class TrainingModule(keras.Model):
         nsp = m.nsp(out.pooler_output)
         return losses.pretraining_loss(mlm, nsp, tf.gather(labels, picked), next_sentence_label)
 
+    def train_step(self, data):
+        logs = super().train_step(data)
+        strategy = tf.distribute.get_strategy()
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) \
+                and strategy.extended._in_multi_worker_mode():
+            # Keras reduces multi-worker logs with reduce(MEAN, axis=0), which needs a batch axis
+            logs = {k: tf.reshape(v, (1,)) for k, v in logs.items()}
+        return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Every variable (the head's, the optimizer's) exists: nothing to build. Keras would otherwise read a batch
+        # and reduce it over replicas, which fails for dict inputs under MultiWorkerMirroredStrategy.
+        if self.built and self.bert_model.built and self.optimizer is not None and self.optimizer.built:
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         return y_pred / replicas if replicas > 1 else y_pred

@@ -242,3 +242,69 @@ def test_cli_pretraining_from_text(tmp_path, capsys):
     assert (out / "tf_model.h5").is_file()
     assert bert_tf.TFBertForPreTraining.from_pretrained(out).config.vocab_size == 30522
     assert TrainingConfig.load(out).max_seq_length == 16
+
+
+MULTI_WORKER = textwrap.dedent("""
+    import json, os, sys
+    import numpy as np
+    from bert_core import BertConfig
+    from bert_tf import train as tf_train
+    from tests.conftest import tiny_config_dict
+    from tests.tf.test_train import global_batches, task_arrays, training_config
+
+    folder = sys.argv[1]
+    strategy = tf_train.resolve_strategy("auto")  # TF_CONFIG names a cluster: MultiWorkerMirroredStrategy
+    config = training_config("pretraining", output_dir=os.path.join(folder, "out"))
+    model = tf_train.build_model(config, model_config=BertConfig(**tiny_config_dict()), strategy=strategy)
+    with np.load(os.path.join(folder, "init.npz")) as z:
+        model.load_schema_state_dict({k: z[k] for k in z.files})
+    result = tf_train.train(model, global_batches(task_arrays("pretraining"), 4), config, strategy=strategy,
+                            progress=False)
+    print("RESULT" + json.dumps({"losses": result.losses, "replicas": strategy.num_replicas_in_sync,
+                                 "chief": tf_train.is_chief(strategy), "kind": type(strategy).__name__}))
+""")
+
+
+@pytest.mark.slow
+def test_multi_worker_mirrored_strategy_equals_one_device(tmp_path):
+    """Two worker processes on localhost (TF_CONFIG) train like one device accumulating their micro-batches;
+    only the chief writes the output folder."""
+    import socket
+    import subprocess
+    import sys
+
+    from tests.tf.helpers import ROOT
+
+    config = training_config("pretraining", gradient_accumulation_steps=2)
+    init = _tiny_model(config).schema_state_dict()
+    np.savez(tmp_path / "init.npz", **init)
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("localhost", 0))
+            ports.append(s.getsockname()[1])
+    procs = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": [f"localhost:{p}" for p in ports]}, "task": {"type": "worker",
+                                                                                        "index": index}}
+        env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), TF_CPP_MIN_LOG_LEVEL="2")
+        procs.append(subprocess.Popen([sys.executable, "-c", MULTI_WORKER, str(tmp_path)], cwd=ROOT, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        lines = [line for line in out.splitlines() if line.startswith("RESULT")]
+        assert proc.returncode == 0 and lines, out[-2000:] + err[-4000:]
+        results.append(json.loads(lines[-1][len("RESULT"):]))
+    assert [r["chief"] for r in results] == [True, False]
+    assert {r["kind"] for r in results} == {"CollectiveAllReduceStrategy"} and results[0]["replicas"] == 2
+
+    model = _tiny_model(config)
+    model.load_schema_state_dict(init)
+    single = tf_train.train(model, global_batches(task_arrays("pretraining"), 4), config, strategy="none",
+                            progress=False, save=False)
+    for r in results:
+        np.testing.assert_allclose(r["losses"], single.losses, atol=1e-5)
+    trained = bert_tf.TFBertForPreTraining.from_pretrained(tmp_path / "out").schema_state_dict()
+    for name, value in model.schema_state_dict().items():
+        np.testing.assert_allclose(trained[name], value, atol=1e-5, err_msg=name)
