@@ -132,10 +132,31 @@ def step_transformers(config: BertConfig, weights: dict[str, np.ndarray], batch:
     return step
 
 
+def step_tf(config: BertConfig, weights: dict[str, np.ndarray], batch: Batch, training: TrainingConfig) -> Step:
+    """bert_tf: one ``fit`` step of what ``bertzoo train --framework tf`` runs (``bert_tf.train.TrainingModule``:
+    MLM head only at the labelled positions; ``bert_tf.schedules.AdamW``), via ``train_on_batch``, in graph mode
+    (not XLA); TensorFlow's default threads."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import bert_tf
+    from bert_tf.schedules import build_optimizer
+    from bert_tf.train import TrainingModule, schema_variables
+
+    model = bert_tf.TFBertForPreTraining(config)
+    model.load_schema_state_dict(weights)
+    module = TrainingModule(model, sparse_mlm=True)
+    module.compile(optimizer=build_optimizer(schema_variables(model), training), jit_compile=False)
+    inputs = {k: v.astype(np.int32) for k, v in batch.items()}
+
+    def step():
+        return float(module.train_on_batch(inputs, return_dict=True)["step_loss"])
+    return step
+
+
 STEPS: dict[str, Callable[[BertConfig, dict[str, np.ndarray], Batch, TrainingConfig], Step]] = {
     "torch": step_torch,
     "torch-dense": step_torch_dense,
     "transformers": step_transformers,
+    "tf": step_tf,
 }
 
 
