@@ -97,3 +97,11 @@ def test_wrong_head_for_task_is_refused():
     model = build_model(TrainingConfig(task="token-classification"), model_config=BertConfig(**tiny_config_dict()))
     with pytest.raises(ValueError, match="task 'pretraining' trains a BertForPreTraining"):
         train(model, iter([]), TrainingConfig(task="pretraining"), progress=False, save=False)
+
+
+def test_bf16_compute_keeps_float32_weights(tmp_path):
+    config = _config(tmp_path, dtype="bfloat16")
+    model = build_model(config, model_config=BertConfig(**tiny_config_dict()))
+    result = train(model, array_batches(classification_arrays(), config), config, progress=False, save=False)
+    assert all(np.isfinite(result.losses))
+    assert {str(x.dtype) for x in jax.tree_util.tree_leaves(model.params)} == {"float32"}
