@@ -19,6 +19,7 @@ import itertools
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -506,7 +507,11 @@ def main(args) -> int:
     from bert_core import train_cli
 
     config = train_cli.training_config(args)
-    strategy = resolve_strategy(args.strategy)
+    try:
+        strategy = resolve_strategy(args.strategy)
+    except ValueError as e:
+        print(f"bertzoo train: {e}", file=sys.stderr)
+        return 2
     model = build_model(config, args.model, train_cli.model_config(args), args.num_labels, strategy)
     result = train(model, lambda: train_cli.train_data(args, config, model.config), config, strategy=strategy,
                    progress=not args.no_progress, resume_from=args.resume_from)

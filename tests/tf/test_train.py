@@ -224,6 +224,14 @@ def test_errors_wrong_head_and_data_running_out():
         tf_train.resolve_strategy("fsdp")
 
 
+def test_cli_refuses_fsdp(tmp_path, capsys):
+    from bert_core import cli
+
+    code = cli.main(["train", "--framework", "tf", "--strategy", "fsdp", "--config", "config.json",
+                     "--train-files", "x.npz", "--output-dir", str(tmp_path)])
+    assert code == 2 and "fsdp is PyTorch only" in capsys.readouterr().err
+
+
 def test_cli_pretraining_from_text(tmp_path, capsys):
     from bert_core import cli
     from tests.conftest import FIXTURES
