@@ -98,6 +98,15 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                         "strategies. none: one device")
     r.add_argument("--device", default=None, help="pt: e.g. cpu, cuda:0 (default: cuda:LOCAL_RANK or cpu)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    f = p.add_argument_group("flax (--framework flax)")
+    f.add_argument("--mesh", default=None, metavar="AXES",
+                   help="device mesh over all devices, e.g. data=4,model=2 (data parallel x tensor parallel; "
+                        "-1 or a missing axis takes the devices left; default: data parallel on every device)")
+    f.add_argument("--scan-layers", action="store_true", help="one nn.scan over the encoder layers (faster compile)")
+    f.add_argument("--remat", action="store_true", help="recompute layer activations in the backward pass")
+    f.add_argument("--distributed", action="store_true",
+                   help="several hosts (TPU pod slice): jax.distributed.initialize() first (coordinator from "
+                        "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID, or auto-detected on Cloud TPU)")
     p.set_defaults(func=run_train)
     return p
 

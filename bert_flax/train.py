@@ -1,37 +1,35 @@
-"""Training bert_flax models (``bertzoo train --framework flax``): the recipe of ``bert_core.training`` in JAX.
+"""Training bert_flax models (``bertzoo train --framework flax``): the recipe of ``bert_core.training`` in JAX,
+on one device, a data x tensor parallel mesh, or a multi-host TPU pod slice.
 
-``train(model, global_batches, config)`` runs ``config.total_steps`` optimizer steps of one jitted program:
-gradient accumulation over ``gradient_accumulation_steps`` micro-batches, global-norm clipping, AdamW
-(``optax.adamw``; no weight decay where ``bert_core.training.decays`` says so, judged on schema names through
-``conversion/names/flax.py``) with linear warmup and decay, optional bfloat16 compute (float32 master weights).
-Data parallel over every device: a ``("data", "model")`` mesh of shape ``[devices, 1]`` shards each batch over
-``"data"`` (each process feeds its rows, ``bert_core.training.step_batches`` with ``jax.process_index()``).
-Checkpoints: ``save_pretrained`` folders plus ``training_state.msgpack`` (optimizer state and step) for resuming.
+``train(model, global_batches, config, mesh=...)`` runs ``config.total_steps`` optimizer steps of one jitted
+program (``bert_flax.train_state``): gradient accumulation over ``gradient_accumulation_steps`` micro-batches,
+global-norm clipping, AdamW with linear warmup and decay and the schema's weight-decay rule, optional bfloat16
+compute (float32 master weights). The mesh has axes ``("data", "model")`` (``bert_flax.mesh``, e.g.
+``"data=4,model=2"``): parameters and optimizer state are sharded by their logical axis names
+(``bert_flax.partitioning``: heads, feed-forward width and vocabulary over ``"model"``), each batch over
+``"data"``; each process feeds its rows of every global batch (``bert_core.training.step_batches`` with
+``jax.process_index()``). Scan over layers and remat are model options (``build_model(..., scan_layers=True,
+remat=True)``). Checkpoints are Orbax (``bert_flax.checkpointing``: ``output_dir/checkpoints/<step>``) and resume
+exactly; the final model is written with ``save_pretrained`` (``flax_model.msgpack``) for every framework.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import os
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
 
-import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from flax.traverse_util import flatten_dict, unflatten_dict
-from jax.sharding import NamedSharding, PartitionSpec
 
-from bert_core.files import atomic_write_bytes, atomic_write_text
-from bert_core.training import INPUT_FIELDS, TrainingConfig, decays, step_batches
-from conversion.names.flax import flax_path_to_schema
-
-STATE_NAME = "training_state.msgpack"
+from bert_core.training import INPUT_FIELDS, TrainingConfig, step_batches
+from bert_flax import checkpointing
+from bert_flax.mesh import build_mesh, global_batch, host_tree, initialize_distributed
+from bert_flax.train_state import (build_optimizer, decay_mask, init_state, learning_rate_schedule,  # noqa: F401
+                                   make_train_step, state_shardings)
 
 
 @dataclasses.dataclass
@@ -45,127 +43,81 @@ class TrainResult:
     sequences_per_second: float
 
 
-def learning_rate_schedule(config: TrainingConfig):
-    """``bert_core.training.learning_rate_at`` as an optax schedule (``count`` = steps already taken)."""
-    warmup, total, peak = config.warmup_steps, config.total_steps, config.learning_rate
-
-    def schedule(count):
-        step = jnp.asarray(count, jnp.float32)
-        warm = step / max(1, warmup)
-        decay = jnp.maximum(0.0, (total - step) / max(1, total - warmup))
-        return peak * jnp.where(step < warmup, warm, decay)
-
-    return schedule
-
-
-def decay_mask(params: dict) -> dict:
-    """True where AdamW weight decay applies (``bert_core.training.decays`` of the schema name)."""
-    flat = flatten_dict(params)
-    return unflatten_dict({k: decays(flax_path_to_schema("/".join(k))[0]) for k in flat})
-
-
-def build_optimizer(params: dict, config: TrainingConfig) -> optax.GradientTransformation:
-    """Clip to ``max_grad_norm`` (torch's rule: scale ``min(1, max / (norm + 1e-6))``), then AdamW."""
-    def clip(updates):
-        if not config.max_grad_norm:
-            return updates
-        norm = optax.global_norm(updates)
-        scale = jnp.minimum(1.0, config.max_grad_norm / (norm + 1e-6))
-        return jax.tree_util.tree_map(lambda g: g * scale, updates)
-
-    clipper = optax.GradientTransformation(lambda p: optax.EmptyState(), lambda u, s, p=None: (clip(u), s))
-    return optax.chain(clipper, optax.adamw(
-        learning_rate_schedule(config), b1=config.adam_beta1, b2=config.adam_beta2, eps=config.adam_epsilon,
-        weight_decay=config.weight_decay, mask=decay_mask(params)))
-
-
-def make_train_step(model, tx: optax.GradientTransformation, config: TrainingConfig):
-    """``step(params, opt_state, micro_batches, rng) -> (params, opt_state, loss, grad_norm)``, jitted;
-    ``micro_batches`` is a dict of arrays ``[accumulation, micro_batch, ...]``."""
-    def loss_fn(params, batch, rng):
-        return model(**batch, params=params, train=True, dropout_rng=rng).loss.astype(jnp.float32)
-
-    def step(params, opt_state, micro_batches, rng):
-        n = config.gradient_accumulation_steps
-
-        def accumulate(carry, inputs):
-            grads, loss = carry
-            batch, key = inputs
-            value, g = jax.value_and_grad(loss_fn)(params, batch, key)
-            return (jax.tree_util.tree_map(lambda a, b: a + b / n, grads, g), loss + value / n), None
-
-        zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-        keys = jax.random.split(rng, n)
-        (grads, loss), _ = jax.lax.scan(accumulate, (zeros, jnp.zeros((), jnp.float32)), (micro_batches, keys))
-        norm = optax.global_norm(grads)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss, norm
-
-    return jax.jit(step, donate_argnums=(0, 1))
-
-
-def data_mesh() -> jax.sharding.Mesh:
-    return jax.make_mesh((jax.device_count(), 1), ("data", "model"),
-                         axis_types=(jax.sharding.AxisType.Auto,) * 2)
-
-
-def _global_arrays(micro: list[Mapping[str, np.ndarray]], mesh, fields: tuple[str, ...]) -> dict[str, jax.Array]:
-    """This process's micro-batches stacked ``[accumulation, rows, ...]``, as global arrays sharded over "data"."""
-    stacked = {k: np.stack([np.asarray(m[k]) for m in micro]) for k in micro[0] if k in fields}
-    out = {}
-    for k, v in stacked.items():
-        v = v.astype(np.int32) if np.issubdtype(v.dtype, np.integer) else v
-        sharding = NamedSharding(mesh, PartitionSpec(None, "data", *([None] * (v.ndim - 2))))
-        out[k] = jax.make_array_from_process_local_data(sharding, v)
-    return out
-
-
 def train(model, global_batches: Iterable[Mapping[str, np.ndarray]], config: TrainingConfig, *,
-          progress: bool = True, resume_from: str | os.PathLike | None = None, save: bool = True) -> TrainResult:
-    """Train ``model`` (a bert_flax head matching ``config.task``; its ``params`` are updated) for
-    ``config.total_steps`` steps on ``global_batches`` (dicts of numpy arrays with ``config.batch_size`` rows)."""
+          progress: bool = True, resume_from: str | os.PathLike | None = None, save: bool = True,
+          mesh: jax.sharding.Mesh | str | None = None, rules=None) -> TrainResult:
+    """Train ``model`` (a bert_flax head matching ``config.task``; its ``params`` are updated, as numpy) for
+    ``config.total_steps`` steps on ``global_batches`` (dicts of numpy arrays with ``config.batch_size`` rows;
+    every process iterates the same global batches and keeps its rows).
+
+    Args:
+        mesh: a ``("data", "model")`` ``Mesh`` or its shape (``"data=4,model=2"``); default: data parallel over
+            every device.
+        rules: logical-axis -> mesh-axis rules (default ``bert_flax.partitioning.DEFAULT_RULES``).
+        resume_from: an output dir (or ``checkpoints/<step>`` folder) of an earlier run: continue from its step.
+        save: write Orbax checkpoints (every ``config.save_every`` steps and at the end) and the final model.
+    """
     if model.head != config.head:
         raise ValueError(f"task {config.task!r} trains a {config.head}, got a {type(model).__name__}")
-    mesh = data_mesh()
-    params = model.shard_params(mesh)
-    tx = build_optimizer(params, config)
-    opt_state = tx.init(params)
-    start = 0
-    if resume_from is not None:
-        start, opt_state = load_training_state(model, resume_from, opt_state)
-        params = model.shard_params(mesh)
-    step_fn = make_train_step(model, tx, config)
+    mesh = mesh if isinstance(mesh, jax.sharding.Mesh) else build_mesh(mesh)
     rank, world = jax.process_index(), jax.process_count()
+    micro_rows = config.micro_batch_size(world)
+    if (micro_rows * world) % mesh.shape["data"]:
+        raise ValueError(f"a micro-batch of {micro_rows * world} rows does not split over the mesh's "
+                         f"data axis of {mesh.shape['data']}: change --batch-size, --grad-accum or --mesh")
+    tx = build_optimizer(model.params, config)
+    shardings = state_shardings(model, tx, mesh, rules)
+    state = init_state(model, tx, shardings)
+    start, losses, norms = 0, [], []
+    if resume_from is not None:
+        start, state, meta = checkpointing.restore(resume_from, checkpointing.abstract(state))
+        losses = list(meta.get("losses", []))
+    fields = (*INPUT_FIELDS, *config.label_fields)
+    step_fn = None
+    mngr = checkpointing.manager(os.path.join(config.output_dir, checkpointing.CHECKPOINTS)) if save else None
     batches = step_batches(itertools.islice(global_batches, start, None), config, rank, world)
     bar = _progress_bar(config, start, progress and rank == 0)
     key = jax.random.PRNGKey(config.seed)
-    fields = (*INPUT_FIELDS, *config.label_fields)
-    losses, norms, t0 = [], [], time.perf_counter()
+    new_losses, t0 = [], time.perf_counter()
     for step in range(start, config.total_steps):
         micro = next(batches, None)
         if micro is None:
             raise ValueError(f"the training data ran out after {step} steps; total_steps is {config.total_steps}")
-        params, opt_state, loss, norm = step_fn(params, opt_state, _global_arrays(micro, mesh, fields),
+        local = {k: np.stack([np.asarray(m[k]) for m in micro]) for k in micro[0] if k in fields}
+        if step_fn is None:
+            step_fn = make_train_step(model, tx, config, shardings, mesh, {k: v.ndim for k, v in local.items()})
+        params, opt_state, loss, norm = step_fn(state["params"], state["opt_state"], global_batch(local, mesh),
                                                 jax.random.fold_in(key, step))
+        state = {"params": params, "opt_state": opt_state}
         if (step + 1) % config.log_every == 0 or step + 1 == config.total_steps:
             losses.append(float(loss))
+            new_losses.append(losses[-1])
             norms.append(float(norm))
             if bar is not None:
-                bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
+                rate = (step + 1 - start) * config.batch_size / max(time.perf_counter() - t0, 1e-9)
+                bar.set_postfix(loss=f"{losses[-1]:.4f}", seq_per_s=f"{rate:.1f}", refresh=False)
         if bar is not None:
             bar.update(1)
-        if save and config.save_every and (step + 1) % config.save_every == 0 and step + 1 < config.total_steps:
-            model.params = params
-            save_checkpoint(os.path.join(config.output_dir, f"checkpoint-{step + 1}"), model, opt_state, step + 1,
-                            config, losses)
+        if mngr is not None and config.save_every and (step + 1) % config.save_every == 0 \
+                and step + 1 < config.total_steps:
+            checkpointing.save(mngr, step + 1, state, _meta(step + 1, config, losses))
+    jax.block_until_ready(state)
     seconds = time.perf_counter() - t0
     if bar is not None:
         bar.close()
-    model.params = jax.device_get(params)
-    if save:
-        save_checkpoint(config.output_dir, model, opt_state, config.total_steps, config, losses)
+    model.params = host_tree(state["params"])
+    if mngr is not None:
+        checkpointing.save(mngr, config.total_steps, state, _meta(config.total_steps, config, losses))
+        mngr.close()
+        if rank == 0:
+            model.save_pretrained(config.output_dir)
+            config.save(config.output_dir)
     done = config.total_steps - start
-    return TrainResult(done, losses, norms, seconds, done * config.batch_size / seconds if seconds > 0 else 0.0)
+    return TrainResult(done, new_losses, norms, seconds, done * config.batch_size / seconds if seconds > 0 else 0.0)
+
+
+def _meta(step: int, config: TrainingConfig, losses: list[float]) -> dict:
+    return {"step": step, "losses": losses, "training_config": config.to_dict()}
 
 
 def _progress_bar(config: TrainingConfig, start: int, enabled: bool):
@@ -176,64 +128,39 @@ def _progress_bar(config: TrainingConfig, start: int, enabled: bool):
     return tqdm(total=config.total_steps, initial=start, unit="step", desc=f"train {config.task}")
 
 
-def save_checkpoint(folder: str | os.PathLike, model, opt_state, step: int, config: TrainingConfig,
-                    losses: list[float] | None = None) -> None:
-    """(process 0) ``save_pretrained`` + ``training_state.msgpack`` + ``training_config.json`` + trainer state."""
-    if jax.process_index() != 0:
-        return
-    folder = os.fspath(folder)
-    model.save_pretrained(folder)
-    state = {"opt_state": flax.serialization.to_state_dict(jax.device_get(opt_state)), "step": step}
-    atomic_write_bytes(os.path.join(folder, STATE_NAME), flax.serialization.msgpack_serialize(state))
-    config.save(folder)
-    atomic_write_text(os.path.join(folder, "trainer_state.json"),
-                      json.dumps({"step": step, "losses": losses or []}, indent=1) + "\n")
-
-
-def load_training_state(model, folder: str | os.PathLike, opt_state: Any) -> tuple[int, Any]:
-    """Load the weights of checkpoint ``folder`` into ``model``; return ``(step, optimizer state)``."""
-    import conversion
-
-    folder = os.fspath(folder)
-    path = os.path.join(folder, STATE_NAME)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{folder} holds no {STATE_NAME}: resume from a folder written by bertzoo train "
-                                "--framework flax (the output dir or a checkpoint-<step> folder)")
-    report = model.load_schema_state_dict(conversion.load_state_dict(folder))
-    if report.missing or report.unexpected:
-        raise ValueError(f"the checkpoint in {folder} does not fit the model: missing {report.missing}, "
-                         f"unexpected {report.unexpected}")
-    with open(path, "rb") as f:
-        state = flax.serialization.msgpack_restore(f.read())
-    return int(state["step"]), flax.serialization.from_state_dict(jax.device_get(opt_state), state["opt_state"])
-
-
 def build_model(config: TrainingConfig, model_folder: str | None = None, model_config=None,
-                num_labels: int | None = None):
-    """The head for ``config.task`` (bfloat16 compute with ``config.dtype == "bfloat16"``)."""
+                num_labels: int | None = None, scan_layers: bool = False, remat: bool = False):
+    """The head for ``config.task`` (bfloat16 compute with ``config.dtype == "bfloat16"``; ``scan_layers``:
+    one ``nn.scan`` over the layers; ``remat``: recompute each layer's activations in the backward pass)."""
     from bert_flax import MODEL_CLASSES
 
     cls = MODEL_CLASSES[config.head]
     dtype = jnp.bfloat16 if config.dtype == "bfloat16" else jnp.float32
+    options = dict(dtype=dtype, scan_layers=scan_layers, gradient_checkpointing=remat)
     overrides = {} if num_labels is None else {"num_labels": num_labels}
     if config.task == "question-answering":
         overrides["num_labels"] = 2
     if model_folder is not None:
-        return cls.from_pretrained(model_folder, dtype=dtype, **overrides)
+        return cls.from_pretrained(model_folder, **options, **overrides)
     if overrides:
         model_config = model_config.copy()
         model_config.num_labels = overrides["num_labels"]
-    return cls(model_config, seed=config.seed, dtype=dtype)
+    return cls(model_config, seed=config.seed, **options)
 
 
 def main(args) -> int:
-    """``bertzoo train --framework flax``: see ``bertzoo train --help`` (``--strategy``/``--device`` are ignored)."""
+    """``bertzoo train --framework flax``: see ``bertzoo train --help`` (``--strategy``/``--device`` are ignored;
+    ``--mesh``, ``--scan-layers``, ``--remat``, ``--distributed`` are Flax's)."""
     from bert_core import train_cli
 
+    if getattr(args, "distributed", False):
+        initialize_distributed()
     config = train_cli.training_config(args)
-    model = build_model(config, args.model, train_cli.model_config(args), args.num_labels)
+    model = build_model(config, args.model, train_cli.model_config(args), args.num_labels,
+                        scan_layers=getattr(args, "scan_layers", False), remat=getattr(args, "remat", False))
     data = train_cli.train_data(args, config, model.config)
-    result = train(model, data, config, progress=not args.no_progress, resume_from=args.resume_from)
+    result = train(model, data, config, progress=not args.no_progress, resume_from=args.resume_from,
+                   mesh=getattr(args, "mesh", None))
     if jax.process_index() == 0:
         print(f"trained {result.steps} steps in {result.seconds:.1f} s ({result.sequences_per_second:.1f} "
               f"sequences/s), final loss {result.losses[-1]:.4f}; model saved in {config.output_dir}")

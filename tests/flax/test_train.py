@@ -67,17 +67,17 @@ def test_accumulation_equals_full_batch_and_resume_continues(tmp_path):
         model = build_model(config, model_config=BertConfig(**tiny_config_dict()))
         runs[name] = train(model, array_batches(arrays, config, shuffle=False), config, progress=False)
     np.testing.assert_allclose(runs["acc"].losses, runs["full"].losses, atol=1e-5)
-    assert (tmp_path / "full" / "checkpoint-2" / "training_state.msgpack").is_file()
+    assert (tmp_path / "full" / "checkpoints" / "2").is_dir()
     config = TrainingConfig.load(tmp_path / "full").replace(output_dir=str(tmp_path / "resumed"))
     model = build_model(config, model_config=BertConfig(**tiny_config_dict()))
     resumed = train(model, array_batches(arrays, config, shuffle=False), config, progress=False,
-                    resume_from=tmp_path / "full" / "checkpoint-2")
+                    resume_from=tmp_path / "full" / "checkpoints" / "2")
     assert resumed.steps == 2
     np.testing.assert_allclose(resumed.losses, runs["full"].losses[2:], atol=1e-5)
     a, b = conversion.load_state_dict(str(tmp_path / "full")), conversion.load_state_dict(str(tmp_path / "resumed"))
     for name in a:
         np.testing.assert_allclose(a[name], b[name], atol=1e-5, err_msg=name)
-    assert json.loads((tmp_path / "resumed" / "trainer_state.json").read_text())["step"] == 4
+    assert sorted(p.name for p in (tmp_path / "resumed" / "checkpoints").iterdir()) == ["4"]
 
 
 def test_cli_fine_tuning_from_npz(tmp_path, capsys):
