@@ -4,11 +4,11 @@
 (torch's AdamW update; no weight decay where ``bert_core.training.decays`` says so; global-norm clipping of the
 all-reduced gradient; gradient accumulation that works under strategies) on ``LinearWarmupDecay``
 (``learning_rate_at``), with ``keras.Model.fit`` under a ``tf.distribute`` strategy (``MirroredStrategy``,
-``MultiWorkerMirroredStrategy``, ``TPUStrategy``, or none) and ``mixed_bfloat16`` for ``dtype="bfloat16"``. The model is wrapped in
-``TrainingModule``, a Keras model whose output is the loss (for pre-training the MLM head runs on the labelled
-positions only, as in ``bert_torch.train``: same loss, fewer FLOPs). Each replica runs the rows of each global
-batch that ``bert_core.training.step_batches`` gives its rank (``bert_tf.distributed``), so a run matches
-``bert_torch`` on as many processes. ``main(args)`` is ``bertzoo train --framework tf``.
+``MultiWorkerMirroredStrategy``, ``TPUStrategy``, or none) and ``mixed_bfloat16`` for ``dtype="bfloat16"``.
+The model is wrapped in ``TrainingModule``, a Keras model whose output is the loss (for pre-training the MLM head
+runs on the labelled positions only, as in ``bert_torch.train``: same loss, fewer FLOPs). Each replica runs the
+rows of each global batch that ``bert_core.training.step_batches`` gives its rank (``bert_tf.distributed``), so
+a run matches ``bert_torch`` on as many processes. ``main(args)`` is ``bertzoo train --framework tf``.
 """
 
 from __future__ import annotations
