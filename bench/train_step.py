@@ -152,11 +152,42 @@ def step_tf(config: BertConfig, weights: dict[str, np.ndarray], batch: Batch, tr
     return step
 
 
+def step_flax(config: BertConfig, weights: dict[str, np.ndarray], batch: Batch, training: TrainingConfig) -> Step:
+    """bert_flax: the jitted step of ``bertzoo train --framework flax`` (``bert_flax.train_state``: optax
+    clip_by_global_norm + AdamW, the batch as ``[1, rows, ...]`` micro-batches) on a one-device mesh; the MLM head
+    on every position (the model's own loss, like transformers); XLA's default threads."""
+    import jax
+
+    import bert_flax
+    from bert_flax.mesh import build_mesh, global_batch
+    from bert_flax.train_state import build_optimizer, init_state, make_train_step, state_shardings
+
+    model = bert_flax.FlaxBertForPreTraining(config, _do_init=False)
+    model.params = model.init_weights(jax.random.PRNGKey(0))
+    model.load_schema_state_dict(weights)
+    mesh = build_mesh(None, devices=jax.devices()[:1])
+    tx = build_optimizer(model.params, training)
+    shardings = state_shardings(model, tx, mesh)
+    state = init_state(model, tx, shardings)
+    inputs = {k: v[None] for k, v in batch.items()}
+    step_fn = make_train_step(model, tx, training, shardings, mesh, {k: v.ndim for k, v in inputs.items()})
+    arrays = global_batch(inputs, mesh)
+    key, count = jax.random.PRNGKey(0), [0]
+
+    def step():
+        state["params"], state["opt_state"], loss, _ = step_fn(state["params"], state["opt_state"], arrays,
+                                                               jax.random.fold_in(key, count[0]))
+        count[0] += 1
+        return float(loss)
+    return step
+
+
 STEPS: dict[str, Callable[[BertConfig, dict[str, np.ndarray], Batch, TrainingConfig], Step]] = {
     "torch": step_torch,
     "torch-dense": step_torch_dense,
     "transformers": step_transformers,
     "tf": step_tf,
+    "flax": step_flax,
 }
 
 
