@@ -73,12 +73,22 @@ def test_cli_fine_tuning_from_npz(tmp_path, capsys):
     (tmp_path / "config.json").write_text(json.dumps(tiny_config_dict()))
     code = cli.main(["train", "--framework", "flax", "--task", "sequence-classification", "--config",
                      str(tmp_path / "config.json"), "--train-files", str(tmp_path / "train.npz"), "--output-dir",
-                     str(tmp_path / "out"), "--steps", "2", "--batch-size", "8", "--no-progress"])
+                     str(tmp_path / "out"), "--steps", "2", "--batch-size", "8", "--no-progress",
+                     "--mesh", "data=-1", "--scan-layers", "--remat"])
     assert code == 0
     assert "trained 2 steps" in capsys.readouterr().out
     import bert_flax
     model = bert_flax.FlaxBertForSequenceClassification.from_pretrained(tmp_path / "out")
     assert model.config.num_labels == 3
+    assert (tmp_path / "out" / "checkpoints" / "2").is_dir()
+
+
+def test_cli_help_lists_the_flax_options(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--mesh", "--scan-layers", "--remat", "--distributed"):
+        assert flag in text
 
 
 def test_wrong_head_for_task_is_refused():
