@@ -123,7 +123,10 @@ class TFBertPreTrainedModel(TFCheckpointMixin, keras.Model):
             loss = y_pred.loss
             if self.losses:
                 loss = loss + tf.add_n([tf.cast(v, loss.dtype) for v in self.losses])
-            return loss
+            # Keras sums replica gradients and unscales the logged loss; its compiled losses are divided by the
+            # replica count, and so must the model's own loss be (else gradients are R times too large).
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            return loss / replicas if replicas > 1 else loss
         return super().compute_loss(x, y, y_pred, sample_weight, training=training)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
