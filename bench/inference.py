@@ -10,8 +10,11 @@ measured before and after each batch size and the best is the reference.
 One function per framework builds a runner: ``runner_<name>(config, weights) -> callable(inputs)``. Add a
 framework by writing its function and listing it in ``RUNNERS``. Usage::
 
-    .venv/bin/python bench/inference.py [--frameworks torch,transformers] [--batches 1,8,32] [--seq 128]
-                                        [--reps 1:6,8:3,32:2] [--threads N] [--layers 12]
+    .venv/bin/python bench/inference.py [--frameworks torch,transformers,flax,tf,tf-xla] [--batches 1,8,32]
+                                        [--seq 128] [--reps 1:6,8:3,32:2] [--threads N] [--layers 12]
+
+transformers' own TF and Flax models cannot run beside Keras 3 / Flax 0.12 in one process: bench/tf_bench.py
+measures transformers' TF in a Keras 2 subprocess, and bench/flax_bench.py compares our Flax with our PyTorch.
 """
 
 from __future__ import annotations
@@ -89,9 +92,38 @@ def runner_transformers(config: BertConfig, weights: dict[str, np.ndarray]) -> C
     return run
 
 
+def runner_flax(config: BertConfig, weights: dict[str, np.ndarray]) -> Callable[[Inputs], object]:
+    import bert_flax
+    model = bert_flax.FlaxBertModel(config)
+    model.load_schema_state_dict(weights)
+
+    def run(inputs: Inputs):  # the wrapper checks ids on the host, then calls its cached jax.jit
+        return model(**{k: v.astype(np.int32) for k, v in inputs.items()}).last_hidden_state
+    return run
+
+
+def runner_tf(config: BertConfig, weights: dict[str, np.ndarray], jit_compile: bool = False):
+    import tensorflow as tf
+
+    import bert_tf
+    model = bert_tf.TFBertModel(config)
+    model(np.ones((1, 2), np.int32))
+    model.load_schema_state_dict(weights)
+    forward = tf.function(lambda ids, mask, types: model(input_ids=ids, attention_mask=mask, token_type_ids=types)
+                          .last_hidden_state, jit_compile=jit_compile)
+
+    def run(inputs: Inputs):
+        return forward(*(tf.constant(inputs[k].astype(np.int32)) for k in ("input_ids", "attention_mask",
+                                                                           "token_type_ids"))).numpy()
+    return run
+
+
 RUNNERS: dict[str, Callable[[BertConfig, dict[str, np.ndarray]], Callable[[Inputs], object]]] = {
     "torch": runner_torch,
     "transformers": runner_transformers,
+    "flax": runner_flax,
+    "tf": runner_tf,
+    "tf-xla": lambda config, weights: runner_tf(config, weights, jit_compile=True),
 }
 
 
