@@ -1,5 +1,6 @@
 """End to end: pre-train a tiny BERT with bert_flax.train on a synthetic language with a learnable rule, convert
-it with conversion.convert, and the fill-mask pipeline gives the right answer in Flax, PyTorch and TensorFlow.
+it with conversion.convert (``bert_flax.checkpointing.export``), and the fill-mask pipeline gives the right
+answer in Flax, PyTorch and TensorFlow.
 
 The language: words ``w0 .. w11``; every sentence is four consecutive words (``w7 w8 w9 w10``, wrapping after
 ``w11``), so a masked word follows from its neighbours. Text files + a tiny vocab.txt go through
@@ -40,10 +41,10 @@ def write_corpus(folder, documents: int = 60, seed: int = 0) -> list[str]:
 
 
 def test_pretrain_flax_then_fill_mask_in_every_framework(tmp_path):
-    import conversion
     from bert_core import BertConfig, pipeline
     from bert_core.train_cli import load_tokenizer
     from bert_core.training import TrainingConfig, pretraining_batches
+    from bert_flax.checkpointing import export
     from bert_flax.train import build_model, train
 
     vocab = tmp_path / "vocab"
@@ -68,7 +69,7 @@ def test_pretrain_flax_then_fill_mask_in_every_framework(tmp_path):
         if importlib.util.find_spec(module) is None:  # that framework is not installed: skip it
             continue
         folder = tmp_path / fw
-        conversion.convert(tmp_path / "flax", folder, to=fw)
+        export(tmp_path / "flax", folder, to=fw)  # conversion.convert
         shutil.copy(vocab / "vocab.txt", folder / "vocab.txt")
         frameworks[fw] = str(folder)
     assert (tmp_path / "flax" / "flax_model.msgpack").is_file()
