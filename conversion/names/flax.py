@@ -20,6 +20,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from conversion.formats import common
+
 _EMBEDDINGS = ("word_embeddings", "position_embeddings", "token_type_embeddings", "distance_embedding")
 
 
@@ -69,25 +71,43 @@ def _expect_ndim(name: str, value: np.ndarray, transposed: bool, leaf: str) -> N
                          "was expected. The checkpoint does not hold a BERT model in the expected layout.")
 
 
-def schema_to_flax(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Map schema tensors to ``/``-joined Flax paths (Linear weights transposed to ``[in, out]``)."""
-    out: dict[str, np.ndarray] = {}
+def plan_schema_to_flax(state_dict: Mapping[str, np.ndarray]) -> dict[str, tuple[str, bool]]:
+    """``{Flax path: (schema name, transposed)}`` for every schema tensor, names and ranks checked; no data
+    is touched (streaming writers transpose each tensor as they write it)."""
+    out: dict[str, tuple[str, bool]] = {}
     for name, value in state_dict.items():
         path, transposed = schema_name_to_flax(name)
-        value = np.asarray(value)
         _expect_ndim(name, value, transposed, name.rpartition(".")[2])
-        out[path] = np.ascontiguousarray(value.T) if transposed else value
+        out[path] = (name, transposed)
     return out
 
 
-def flax_to_schema(flat: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Map ``/``-joined Flax paths to schema names (kernels transposed to ``[out, in]``)."""
+def schema_to_flax(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Map schema tensors to ``/``-joined Flax paths (Linear weights transposed to ``[in, out]``)."""
+    out: dict[str, np.ndarray] = {}
+    for path, (name, transposed) in plan_schema_to_flax(state_dict).items():
+        value = np.asarray(state_dict[name])
+        out[path] = common.transposed(value) if transposed else value
+    return out
+
+
+def flax_to_schema(flat: Mapping[str, np.ndarray], release: bool = False) -> dict[str, np.ndarray]:
+    """Map ``/``-joined Flax paths to schema names (kernels transposed to ``[out, in]``).
+
+    ``release=True`` drops the mapped pages of a file-backed kernel once its transpose is made
+    (``conversion.formats.common.release``).
+    """
     out: dict[str, np.ndarray] = {}
     for path, value in flat.items():
         name, transposed = flax_path_to_schema(path)
         value = np.asarray(value)
         _expect_ndim(path, value, transposed, path.rpartition("/")[2])
-        out[name] = np.ascontiguousarray(value.T) if transposed else value
+        if transposed:
+            out[name] = common.transposed(value)
+            if release:
+                common.release(value)
+        else:
+            out[name] = value
     return out
 
 
