@@ -1,4 +1,4 @@
-"""bert_flax training: the AdamW step against the numpy reference, accumulation, resume, ``bertzoo train
+"""bert_flax training: the AdamW step against the numpy reference, accumulation, exact Orbax resume, ``bertzoo train
 --framework flax`` end to end (tiny configs, dropout off)."""
 
 import json
@@ -9,7 +9,7 @@ import pytest
 
 import conversion
 from bert_core import BertConfig, cli
-from bert_core.training import TrainingConfig, adamw_reference_step, array_batches, decays, step_batches
+from bert_core.training import TrainingConfig, adamw_reference_step, array_batches, decays
 from bert_flax.train import build_model, decay_mask, train
 from tests.conftest import tiny_config_dict
 
