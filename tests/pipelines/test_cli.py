@@ -64,3 +64,19 @@ def test_readme_cli_examples_run_as_written(tiny_model_dirs, tmp_path):
         result = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True, text=True, env=env,
                                 timeout=600)
         assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
+
+
+def test_docs_cli_examples_run_as_written(tiny_model_dirs, tmp_path):
+    """Every bertzoo line in docs/cli.md's bash blocks, with FOLDER being a tiny masked-LM folder."""
+    pytest.importorskip("bert_torch")
+    text = (ROOT / "docs" / "cli.md").read_text()
+    lines = [line for block in re.findall(r"```bash\n(.*?)```", text, re.S) for line in block.splitlines()
+             if "bertzoo" in line]
+    assert lines
+    env = {**os.environ, "PATH": f"{pathlib.Path(sys.executable).parent}:{os.environ['PATH']}"}
+    for line in lines:
+        command = line.replace("FOLDER", tiny_model_dirs["BertForMaskedLM"])
+        result = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True, text=True, env=env,
+                                timeout=600)
+        assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
+        assert result.stdout.strip(), command
