@@ -71,6 +71,29 @@ class ReadOnlyMap(mmap.mmap):
     """A read-only file mapping made by a bertzoo reader; ``release`` may drop its pages from memory."""
 
 
+def _mapping_of(array: np.ndarray):
+    base = array
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if isinstance(base, memoryview):
+        base = base.obj
+    return base
+
+
+def file_backed(array) -> bool:
+    """True for a view of a ``ReadOnlyMap`` (an array a bertzoo reader returned without copying)."""
+    return isinstance(array, np.ndarray) and isinstance(_mapping_of(array), ReadOnlyMap)
+
+
+def owned(array):
+    """A private copy of a file-backed array, its mapped pages released; anything else as it is."""
+    if not file_backed(array):
+        return array
+    copy = array.copy()
+    release(array)
+    return copy
+
+
 def release(array: np.ndarray) -> None:
     """Drop the resident pages behind a read-only file-backed array (a ``ReadOnlyMap`` view) once consumed.
 
@@ -78,11 +101,7 @@ def release(array: np.ndarray) -> None:
     writers call this after each tensor so converting a mapped checkpoint does not keep it all resident.
     Anything else (ordinary arrays, other mappings) is left alone.
     """
-    base = array
-    while isinstance(base, np.ndarray):
-        base = base.base
-    if isinstance(base, memoryview):
-        base = base.obj
+    base = _mapping_of(array)
     if not isinstance(base, ReadOnlyMap) or array.nbytes == 0 or not hasattr(base, "madvise"):
         return
     start = np.frombuffer(base, np.uint8).ctypes.data
@@ -107,16 +126,33 @@ def aligned_empty(shape: tuple[int, ...], dtype: np.dtype, align: int = 64) -> n
     return raw[start:start + nbytes].view(dtype).reshape(shape)
 
 
-def transposed(array: np.ndarray, block: int = 16) -> np.ndarray:
+def transposed(array: np.ndarray, block: int = 16, out: np.ndarray | None = None) -> np.ndarray:
     """A C-contiguous, 64-byte aligned copy of a 2-D array's transpose, built in row blocks (several times
-    faster than ``np.ascontiguousarray(array.T)`` on large matrices, which strides through memory)."""
-    out = aligned_empty(array.shape[::-1], array.dtype)
+    faster than ``np.ascontiguousarray(array.T)`` on large matrices, which strides through memory). ``out``, if
+    given, receives it (C-contiguous, shape ``array.shape[::-1]``)."""
+    if out is None:
+        out = aligned_empty(array.shape[::-1], array.dtype)
     if array.ndim != 2 or array.size < 65536:
         out[...] = array.T
         return out
     for i in range(0, array.shape[0], block):
         out[:, i:i + block] = array[i:i + block].T
     return out
+
+
+class Scratch:
+    """Reusable output buffers for streaming writers: ``scratch.transposed(a)`` returns the transpose in a buffer
+    kept per shape and dtype, valid until the next call with that shape (a fresh allocation per tensor costs
+    page faults that take longer than the transpose itself)."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[tuple, np.ndarray] = {}
+
+    def transposed(self, array: np.ndarray) -> np.ndarray:
+        key = (array.shape[::-1], array.dtype.str)
+        if key not in self._buffers:
+            self._buffers[key] = aligned_empty(array.shape[::-1], array.dtype)
+        return transposed(array, out=self._buffers[key])
 
 
 def total_bytes(state_dict: Mapping[str, np.ndarray]) -> int:

@@ -42,7 +42,7 @@ WEIGHTS_NAME = "flax_model.msgpack"
 EXT_NDARRAY, EXT_COMPLEX, EXT_NPSCALAR = 1, 2, 3
 MAX_CHUNK_SIZE = 2**30
 _CHUNKED = "__msgpack_chunked_array__"
-_MAX_DEPTH = 512
+_MAX_DEPTH = 128  # flax trees are under 10 deep; 3 Python frames per level
 
 
 def _dtype(name: bytes | str) -> np.dtype:
@@ -170,10 +170,11 @@ def write(state_dict: StateDict, folder: str) -> list[str]:
     """
     plan = plan_schema_to_flax(state_dict)  # flax path -> (schema name, transposed); names and ranks checked
     os.makedirs(folder, exist_ok=True)
+    scratch = common.Scratch()
 
     def leaf(item: tuple[str, bool]):
         source = np.asarray(state_dict[item[0]])
-        value = common.transposed(source) if item[1] else source
+        value = scratch.transposed(source) if item[1] else source
         return value, lambda: common.release(source)
 
     _write_tree(unflatten(plan), os.path.join(folder, WEIGHTS_NAME), leaf)
@@ -336,8 +337,8 @@ def _read_views(path: str) -> dict:
         if parser.pos != size:
             raise _Corrupt(f"{size - parser.pos} bytes follow the parameter tree")
         tree = _unchunk(tree)
-    except (_Corrupt, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError, TypeError,
-            KeyError) as e:
+    except (_Corrupt, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError, TypeError, KeyError,
+            RecursionError) as e:
         raise CheckpointError(path, f"is not a valid flax msgpack file; it may be truncated or corrupt ({e}).") \
             from None
     if not isinstance(tree, dict):
@@ -347,26 +348,10 @@ def _read_views(path: str) -> dict:
     return tree
 
 
-def _file_backed(value: Any) -> bool:
-    base = value
-    while isinstance(base, np.ndarray):
-        base = base.base
-    return isinstance(base, common.ReadOnlyMap)
-
-
-def _owned(value: Any) -> Any:
-    """A private copy of a file-backed array (its mapped pages dropped); anything else as it is."""
-    if isinstance(value, np.ndarray) and _file_backed(value):
-        copy = value.copy()
-        common.release(value)
-        return copy
-    return value
-
-
 def read_tree(path: str) -> dict:
     """The nested parameter tree of a flax msgpack file (numpy leaves). Errors name the file."""
     def own(tree):
-        return {k: own(v) for k, v in tree.items()} if isinstance(tree, dict) else _owned(tree)
+        return {k: own(v) for k, v in tree.items()} if isinstance(tree, dict) else common.owned(tree)
 
     return own(_read_views(path))
 
@@ -384,7 +369,7 @@ def _flat_views(path: str) -> tuple[str, dict[str, np.ndarray]]:
 def read_flat(path: str) -> dict[str, np.ndarray]:
     """``{"bert/encoder/.../kernel": array}`` from a folder or a .msgpack file."""
     _, flat = _flat_views(path)
-    return {k: _owned(v) for k, v in flat.items()}
+    return {k: common.owned(v) for k, v in flat.items()}
 
 
 def read(path: str, mmap: bool = False) -> StateDict:
@@ -400,4 +385,4 @@ def read(path: str, mmap: bool = False) -> StateDict:
         out = flax_to_schema(flat, release=True)
     except ValueError as e:
         raise CheckpointError(file, f"does not hold BERT parameters in transformers' Flax layout ({e}).") from None
-    return out if mmap else {k: _owned(v) for k, v in out.items()}
+    return out if mmap else {k: common.owned(v) for k, v in out.items()}
