@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from conversion.errors import CheckpointError
+from conversion.formats import common
 from conversion.names import tf as tf_names
 from conversion.schema import StateDict
 
@@ -53,7 +54,7 @@ def _write_attr(group, name: str, values: list[str]) -> None:
             group.attrs[f"{name}{i}"] = part
 
 
-def _read_index(index_path: str) -> dict[str, np.ndarray]:
+def _read_index(index_path: str, views: bool = False) -> dict[str, np.ndarray]:
     """A sharded checkpoint (``tf_model.h5.index.json`` naming ``tf_model-0000i-of-0000n.h5`` shards)."""
     import json
 
@@ -67,36 +68,63 @@ def _read_index(index_path: str) -> dict[str, np.ndarray]:
         shard_path = os.path.join(os.path.dirname(index_path), shard)
         if not os.path.isfile(shard_path):
             raise CheckpointError(index_path, f"names shard {shard!r}, which is missing.")
-        out.update(read_tf_names(shard_path))
+        out.update(_read_views(shard_path) if views else read_tf_names(shard_path))
     return out
 
 
-def read_tf_names(path: str) -> dict[str, np.ndarray]:
-    """Every weight of a tf_model.h5 (or a sharded one's index) under its TF name (model name, ``:0`` stripped)."""
+def _dataset_view(dataset, buf, size: int) -> np.ndarray | None:
+    """A read-only view of ``dataset``'s bytes in the file mapping ``buf`` when it is stored contiguously,
+    unfiltered and little-endian (what Keras and this module write); None when it must be read through h5py."""
     import h5py
 
-    if os.path.isdir(path):
-        index = os.path.join(path, INDEX_NAME)
-        path = index if not os.path.isfile(os.path.join(path, WEIGHTS_NAME)) and os.path.isfile(index) \
-            else os.path.join(path, WEIGHTS_NAME)
-    if path.endswith(".json"):
-        return _read_index(path)
+    try:
+        dtype = dataset.dtype
+        if dtype.kind != "f" or dtype.byteorder == ">" or dataset.compression or dataset.chunks is not None:
+            return None
+        dcpl = dataset.id.get_create_plist()
+        if dcpl.get_layout() != h5py.h5d.CONTIGUOUS or dcpl.get_nfilters() or dataset.external:
+            return None
+        offset = dataset.id.get_offset()
+    except (AttributeError, ValueError, RuntimeError, OSError):
+        return None
+    count = int(np.prod(dataset.shape, dtype=np.int64))
+    if offset is None or count == 0 or offset + count * dtype.itemsize > size:
+        return None
+    return np.frombuffer(buf, dtype=dtype, count=count, offset=offset).reshape(dataset.shape)
+
+
+def _read_views(path: str) -> dict[str, np.ndarray]:
+    """Every weight of one tf_model.h5 under its TF name; contiguous datasets are views of a file mapping."""
+    import mmap
+
+    import h5py
+
     if not os.path.isfile(path):
         raise CheckpointError(path, "does not exist.")
     out: dict[str, np.ndarray] = {}
     try:
         with h5py.File(path, "r") as f:
+            size = os.path.getsize(path)
+            with open(path, "rb") as raw:
+                buf = common.ReadOnlyMap(raw.fileno(), 0, access=mmap.ACCESS_READ)
+
+            def load(dataset) -> np.ndarray:
+                view = _dataset_view(dataset, buf, size)
+                return view if view is not None else np.asarray(dataset)
+
             root = f["model_weights"] if "model_weights" in f else f  # a full Keras 2 model save
             layer_names = _read_attr(root, "layer_names")
             for layer in layer_names:
                 group = root[layer]
                 if isinstance(group, h5py.Dataset):  # a shard of a sharded save: one dataset per weight
-                    out.setdefault(tf_names._strip_model_name(layer), np.asarray(group))
+                    name = tf_names._strip_model_name(layer)
+                    if name not in out:
+                        out[name] = load(group)
                     continue
                 for weight_name in _read_attr(group, "weight_names"):
                     name = tf_names._strip_model_name(weight_name)
                     if name not in out:
-                        out[name] = np.asarray(group[weight_name])
+                        out[name] = load(group[weight_name])
     except CheckpointError:
         raise
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:
@@ -107,13 +135,35 @@ def read_tf_names(path: str) -> dict[str, np.ndarray]:
     return out
 
 
-def read(path: str) -> StateDict:
-    """Read a tf_model.h5 (file, or folder holding one) into the interchange schema."""
-    weights = read_tf_names(path)
+def _resolve(path: str) -> str:
+    if os.path.isdir(path):
+        index = os.path.join(path, INDEX_NAME)
+        path = index if not os.path.isfile(os.path.join(path, WEIGHTS_NAME)) and os.path.isfile(index) \
+            else os.path.join(path, WEIGHTS_NAME)
+    return path
+
+
+def read_tf_names(path: str) -> dict[str, np.ndarray]:
+    """Every weight of a tf_model.h5 (or a sharded one's index) under its TF name (model name, ``:0`` stripped)."""
+    path = _resolve(path)
+    views = _read_index(path, views=True) if path.endswith(".json") else _read_views(path)
+    return {k: common.owned(v) for k, v in views.items()}
+
+
+def read(path: str, mmap: bool = False) -> StateDict:
+    """Read a tf_model.h5 (file, or folder holding one) into the interchange schema.
+
+    Contiguous datasets are read through a file mapping: kernels are transposed into new arrays, and the other
+    tensors are returned as read-only views of the file with ``mmap=True`` (no copy; used by
+    ``conversion.convert``), as copies otherwise.
+    """
+    file = _resolve(path)
+    weights = _read_index(file, views=True) if file.endswith(".json") else _read_views(file)
     try:
-        return tf_names.tf_to_schema(weights)
+        out = tf_names.tf_to_schema(weights, release=True)
     except (ValueError, KeyError) as e:
         raise CheckpointError(path, f"holds a weight bertzoo cannot map: {e}") from None
+    return out if mmap else {k: common.owned(v) for k, v in out.items()}
 
 
 def write(state_dict: StateDict, folder: str, head: str | None = None) -> list[str]:
@@ -126,11 +176,12 @@ def write(state_dict: StateDict, folder: str, head: str | None = None) -> list[s
     from bert_core.files import atomic_path
 
     head = head or tf_names.infer_head(state_dict)
-    weights = tf_names.schema_to_tf(state_dict, head)
+    weights = tf_names.plan_schema_to_tf(state_dict, head)  # TF name -> (schema name, transposed); checked
     model_name = _model_name(head)
     layers = [layer for layer in tf_names.HEAD_LAYERS[head] if any(k.startswith(layer + "/") for k in weights)]
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, WEIGHTS_NAME)
+    scratch = common.Scratch()
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         _write_attr(f, "layer_names", layers)
         f.attrs["backend"] = b"tensorflow"
@@ -142,6 +193,9 @@ def write(state_dict: StateDict, folder: str, head: str | None = None) -> list[s
             group = f.create_group(layer)
             full = [f"{model_name}/{k}:0" for k in names]
             _write_attr(group, "weight_names", full)
-            for name, k in zip(full, names):
-                group.create_dataset(name, data=weights[k])
+            for name, k in zip(full, names):  # one tensor at a time: transposed, written, pages released
+                source = np.asarray(state_dict[weights[k][0]])
+                value = scratch.transposed(source) if weights[k][1] else np.ascontiguousarray(source)
+                group.create_dataset(name, data=value)
+                common.release(source)
     return [WEIGHTS_NAME]

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from conversion.formats import common
+
 # Module names whose "weight" is an embedding table stored as ".../<module>/embeddings" in TF.
 _KERAS_EMBEDDINGS = ("position_embeddings", "token_type_embeddings", "distance_embedding")
 # Module names whose "weight" is a raw matrix kept as ".../<module>/weight" (not transposed).
@@ -89,11 +91,13 @@ def is_kernel(tf_name: str) -> bool:
     return tf_name.rsplit("/", 1)[-1].split(":")[0] == "kernel"
 
 
-def tf_to_schema(weights: Mapping[str, np.ndarray], base_model: bool | None = None) -> dict[str, np.ndarray]:
+def tf_to_schema(weights: Mapping[str, np.ndarray], base_model: bool | None = None, release: bool = False
+                 ) -> dict[str, np.ndarray]:
     """TF-named arrays (model name and ``:0`` already stripped or not) to the interchange schema.
 
     ``base_model`` (default: inferred, True when every weight sits under ``bert/``) drops the ``bert.`` prefix.
-    Kernels are transposed to ``[out, in]``; shapes are checked.
+    Kernels are transposed to ``[out, in]`` (new arrays); shapes are checked. ``release=True`` drops the mapped
+    pages of a file-backed kernel once its transpose is made (``conversion.formats.common.release``).
     """
     names = {_strip_model_name(k): v for k, v in weights.items()}
     if base_model is None:
@@ -104,7 +108,9 @@ def tf_to_schema(weights: Mapping[str, np.ndarray], base_model: bool | None = No
         schema = tf_name_to_schema(tf_name, base_model)
         if is_kernel(tf_name):
             _check_shape(tf_name, value, 2)
-            value = value.T
+            source, value = value, common.transposed(value)
+            if release:
+                common.release(source)
         elif schema.endswith("bias") or "LayerNorm" in schema:
             _check_shape(tf_name, value, 1)
         else:
@@ -115,26 +121,36 @@ def tf_to_schema(weights: Mapping[str, np.ndarray], base_model: bool | None = No
     return out
 
 
+def plan_schema_to_tf(state_dict: Mapping[str, np.ndarray], head: str | None = None
+                      ) -> dict[str, tuple[str, bool]]:
+    """``{TF name: (schema name, transposed)}``, names, head layers and ranks checked, no data touched
+    (streaming writers transpose each kernel as they write it). See ``schema_to_tf``."""
+    head = head or infer_head(state_dict)
+    allowed = HEAD_LAYERS[head] if head in HEAD_LAYERS else None
+    if allowed is None:
+        raise ValueError(f"Unknown head {head!r}; choose one of {', '.join(HEAD_LAYERS)}.")
+    out: dict[str, tuple[str, bool]] = {}
+    for name, value in state_dict.items():
+        tf_name = schema_name_to_tf(name)
+        if tf_name.split("/", 1)[0] not in allowed:
+            raise ValueError(f"{name} has no place in a TF {head} (its layers: {', '.join(allowed)}).")
+        kernel = is_kernel(tf_name)
+        if kernel:
+            _check_shape(name, np.asarray(value), 2)
+        out[tf_name] = (name, kernel)
+    return out
+
+
 def schema_to_tf(state_dict: Mapping[str, np.ndarray], head: str | None = None) -> dict[str, np.ndarray]:
     """Schema arrays to TF names (``bert/...``, ``mlm___cls/...``), kernels transposed to ``[in, out]``.
 
     ``head`` (default: inferred from the keys with ``infer_head``) only selects which top-level layers are kept:
     a weight the head has no layer for raises ValueError naming it.
     """
-    head = head or infer_head(state_dict)
-    allowed = HEAD_LAYERS[head] if head in HEAD_LAYERS else None
-    if allowed is None:
-        raise ValueError(f"Unknown head {head!r}; choose one of {', '.join(HEAD_LAYERS)}.")
     out: dict[str, np.ndarray] = {}
-    for name, value in state_dict.items():
-        value = np.asarray(value)
-        tf_name = schema_name_to_tf(name)
-        if tf_name.split("/", 1)[0] not in allowed:
-            raise ValueError(f"{name} has no place in a TF {head} (its layers: {', '.join(allowed)}).")
-        if is_kernel(tf_name):
-            _check_shape(name, value, 2)
-            value = value.T
-        out[tf_name] = np.ascontiguousarray(value)
+    for tf_name, (name, kernel) in plan_schema_to_tf(state_dict, head).items():
+        value = np.asarray(state_dict[name])
+        out[tf_name] = common.transposed(value) if kernel else np.ascontiguousarray(value)
     return out
 
 
