@@ -122,11 +122,6 @@ class BertTokenizerFast(TokenizerBase):
         """The ``tokenizers.Tokenizer`` doing the work."""
         return self._tokenizer
 
-    def _init_options(self) -> dict[str, Any]:
-        return {"do_basic_tokenize": self.do_basic_tokenize, "do_lower_case": self.do_lower_case,
-                "never_split": self.never_split, "strip_accents": self.strip_accents,
-                "tokenize_chinese_chars": self.tokenize_chinese_chars}
-
     # ---- vocabulary ------------------------------------------------------------------------------------------
     @property
     def vocab_size(self) -> int:

@@ -276,8 +276,10 @@ class TokenizerBase(SpecialTokensMixin):
         return {str(self.convert_tokens_to_ids(t)): added_token_entry(t) for t in self.all_special_tokens}
 
     def _init_options(self) -> dict[str, Any]:
-        """The tokenizer-specific entries of tokenizer_config.json."""
-        return {}
+        """The BERT options written to tokenizer_config.json (both tokenizers expose them as properties)."""
+        return {"do_basic_tokenize": self.do_basic_tokenize, "do_lower_case": self.do_lower_case,
+                "never_split": self.never_split, "strip_accents": self.strip_accents,
+                "tokenize_chinese_chars": self.tokenize_chinese_chars}
 
     def _write_files(self, folder: str) -> None:
         """Write the vocabulary files (vocab.txt, tokenizer.json) into ``folder``."""
