@@ -153,7 +153,9 @@ def _write_tree(tree: dict, path: str, leaf: Callable[[Any], Any]) -> None:
     from bert_core.files import atomic_path
 
     packer = msgpack.Packer(default=_default, use_bin_type=True)
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+    # "r+b", not "wb": the temporary file is new and empty, and on ext4 writing a file just truncated with O_TRUNC
+    # makes close() wait for writeback (auto_da_alloc), which costs as much as writing the file.
+    with atomic_path(path) as tmp, open(tmp, "r+b") as f:
         _write_node(f, packer, tree, leaf)
 
 

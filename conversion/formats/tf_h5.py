@@ -181,21 +181,30 @@ def write(state_dict: StateDict, folder: str, head: str | None = None) -> list[s
     layers = [layer for layer in tf_names.HEAD_LAYERS[head] if any(k.startswith(layer + "/") for k in weights)]
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, WEIGHTS_NAME)
-    scratch = common.Scratch()
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        _write_attr(f, "layer_names", layers)
-        f.attrs["backend"] = b"tensorflow"
-        f.attrs["keras_version"] = b"2.21.0"
-        for layer in layers:
-            names = [k for k in weights if k.startswith(layer + "/")]
-            if layer == "mlm___cls":  # transformers' MLM head also lists the (tied) input embeddings
-                names += [k for k in weights if k.startswith("bert/embeddings/")]
-            group = f.create_group(layer)
-            full = [f"{model_name}/{k}:0" for k in names]
-            _write_attr(group, "weight_names", full)
-            for name, k in zip(full, names):  # one tensor at a time: transposed, written, pages released
-                source = np.asarray(state_dict[weights[k][0]])
-                value = scratch.transposed(source) if weights[k][1] else np.ascontiguousarray(source)
-                group.create_dataset(name, data=value)
-                common.release(source)
+    with atomic_path(path) as tmp:
+        # h5py's "w" truncates the (empty) temporary file, and on ext4 a file written after O_TRUNC makes close()
+        # wait for writeback (auto_da_alloc); create it afresh instead.
+        os.remove(tmp)
+        with h5py.File(tmp, "x") as f:
+            _write_h5(f, state_dict, weights, layers, model_name)
     return [WEIGHTS_NAME]
+
+
+def _write_h5(f, state_dict: StateDict, weights: dict[str, tuple[str, bool]], layers: list[str], model_name: str
+              ) -> None:
+    scratch = common.Scratch()
+    _write_attr(f, "layer_names", layers)
+    f.attrs["backend"] = b"tensorflow"
+    f.attrs["keras_version"] = b"2.21.0"
+    for layer in layers:
+        names = [k for k in weights if k.startswith(layer + "/")]
+        if layer == "mlm___cls":  # transformers' MLM head also lists the (tied) input embeddings
+            names += [k for k in weights if k.startswith("bert/embeddings/")]
+        group = f.create_group(layer)
+        full = [f"{model_name}/{k}:0" for k in names]
+        _write_attr(group, "weight_names", full)
+        for name, k in zip(full, names):  # one tensor at a time: transposed, written, pages released
+            source = np.asarray(state_dict[weights[k][0]])
+            value = scratch.transposed(source) if weights[k][1] else np.ascontiguousarray(source)
+            group.create_dataset(name, data=value)
+            common.release(source)
