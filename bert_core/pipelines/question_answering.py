@@ -1,9 +1,11 @@
 """question-answering: the best answer span in a context, with its text and character offsets.
 
-Long contexts are split into windows of at most ``max_seq_len`` tokens that overlap by ``doc_stride`` tokens;
-each window is one model row. A span's rank is its start logit plus end logit (the span may not cross the
-question or special tokens, must end at or after its start, and is at most ``max_answer_len`` tokens); its
-reported score is the product of the start and end probabilities within its window, as transformers reports it.
+As transformers does it: long contexts are split into windows of at most ``max_seq_len`` tokens that overlap by
+``doc_stride`` tokens, each window one model row. In each window the start and end logits are turned into
+probabilities with a softmax over the context tokens and [CLS] (question and other special tokens masked), a
+span scores start probability x end probability (it may not end before it starts and is at most
+``max_answer_len`` tokens), and the best spans of all windows are sorted by that score. Spans are widened to
+whole words (``align_to_words=True``) before their text is cut from the context.
 """
 
 from __future__ import annotations
@@ -15,55 +17,81 @@ import numpy as np
 from bert_core.pipelines.base import Pipeline, Row
 from bert_core.pipelines.scores import softmax
 
+_MASKED = -10000.0  # transformers' value for tokens that cannot be part of an answer
+
 
 class QuestionAnsweringPipeline(Pipeline):
-    """``pipe({"question": q, "context": c}, top_k=1, doc_stride=128, max_answer_len=15, max_seq_len=384)``."""
+    """``pipe({"question": q, "context": c}, top_k=1, doc_stride=None, max_answer_len=15, max_seq_len=None)``.
+
+    ``max_seq_len`` defaults to min(model length, 384) and ``doc_stride`` to min(window // 2, 128), as in
+    transformers. Returns ``{"score", "start", "end", "answer"}`` (a list of them when top_k > 1).
+    """
 
     task = "question-answering"
     head = "BertForQuestionAnswering"
     token_outputs = ("start_logits", "end_logits")
 
-    def preprocess(self, item: dict, doc_stride: int = 128, max_seq_len: int = 384, max_question_len: int = 64,
-                   **kwargs: Any) -> list[Row]:
+    def preprocess(self, item: dict, doc_stride: int | None = None, max_seq_len: int | None = None,
+                   max_question_len: int = 64, **kwargs: Any) -> list[Row]:
         if not isinstance(item, dict) or "question" not in item or "context" not in item:
             raise ValueError("question-answering takes {'question': ..., 'context': ...} inputs.")
+        if not str(item["question"]).strip() or not str(item["context"]).strip():
+            raise ValueError("question-answering needs a non-empty question and a non-empty context.")
         question_ids = self.encode_words(item["question"])[0][:max_question_len]
-        context_ids, offsets, _ = self.encode_words(item["context"])
-        width = min(max_seq_len, self.max_length) - len(question_ids) - 3
+        context_ids, offsets, tokens = self.encode_words(item["context"])
+        max_seq_len = min(max_seq_len or 384, self.max_length)
+        width = max_seq_len - len(question_ids) - 3
         if width < 1:
             raise ValueError(f"max_seq_len={max_seq_len} leaves no room for the context after the question.")
-        stride = max(1, min(doc_stride, width))
+        overlap = min(width // 2, 128) if doc_stride is None else doc_stride
+        if not 0 <= overlap < width:
+            raise ValueError(f"doc_stride={overlap} must be smaller than the context window ({width} tokens with "
+                             f"max_seq_len={max_seq_len} and this question).")
         rows, start = [], 0
         while True:
-            window = context_ids[start:start + width]
-            row = self.single_row(question_ids, window)
-            row.extra.update(context_start=len(question_ids) + 2, offsets=offsets[start:start + width])
+            row = self.single_row(question_ids, context_ids[start:start + width])
+            row.extra.update(context_start=len(question_ids) + 2, first_token=start,
+                             offsets=offsets, tokens=tokens)
             rows.append(row)
             if start + width >= len(context_ids):
                 return rows
-            start += stride
+            start += width - overlap
+
+    @staticmethod
+    def _word_bounds(tokens: list[str], first: int, last: int) -> tuple[int, int]:
+        """Widen the token span [first, last] to whole words (a word's pieces after the first start with ##)."""
+        while first > 0 and tokens[first].startswith("##"):
+            first -= 1
+        while last + 1 < len(tokens) and tokens[last + 1].startswith("##"):
+            last += 1
+        return first, last
 
     def postprocess(self, item: dict, rows: list[Row], outputs: list[dict[str, np.ndarray]], top_k: int = 1,
-                    max_answer_len: int = 15, **kwargs: Any) -> Any:
+                    max_answer_len: int = 15, align_to_words: bool = True, **kwargs: Any) -> Any:
         candidates = []
         for row, out in zip(rows, outputs):
-            first, offsets = row.extra["context_start"], row.extra["offsets"]
-            start_logits = out["start_logits"][first:first + len(offsets)].astype(np.float64)
-            end_logits = out["end_logits"][first:first + len(offsets)].astype(np.float64)
-            if not len(offsets):
-                continue
-            start_probs = softmax(start_logits)
-            end_probs = softmax(end_logits)
-            rank = start_logits[:, None] + end_logits[None, :]
-            valid = np.triu(np.ones_like(rank, bool)) & ~np.triu(np.ones_like(rank, bool), max_answer_len)
-            rank = np.where(valid, rank, -np.inf)
-            for flat in np.argsort(-rank, axis=None, kind="stable")[:top_k]:
-                s, e = np.unravel_index(flat, rank.shape)
-                candidates.append((float(rank[s, e]), float(start_probs[s] * end_probs[e]),
-                                   int(offsets[s][0]), int(offsets[e][1])))
+            first = row.extra["context_start"]
+            n = len(row.input_ids) - first - 1  # context tokens in this window
+            allowed = np.zeros(len(row.input_ids), bool)
+            allowed[0] = True  # [CLS] stays in the softmax, as in transformers, but is never an answer
+            allowed[first:first + n] = True
+            start_probs = softmax(np.where(allowed, out["start_logits"], _MASKED))[first:first + n]
+            end_probs = softmax(np.where(allowed, out["end_logits"], _MASKED))[first:first + n]
+            scores = start_probs[:, None] * end_probs[None, :]
+            valid = np.triu(np.ones_like(scores, bool)) & ~np.triu(np.ones_like(scores, bool), max_answer_len)
+            scores = np.where(valid, scores, -1.0)
+            for flat in np.argsort(-scores, axis=None, kind="stable")[:top_k]:
+                s, e = np.unravel_index(flat, scores.shape)
+                if scores[s, e] < 0:
+                    break
+                candidates.append((float(scores[s, e]), row.extra["first_token"] + int(s),
+                                   row.extra["first_token"] + int(e), row))
         candidates.sort(key=lambda c: -c[0])
         seen, answers = set(), []
-        for _, score, start, end in candidates:
+        for score, s, e, row in candidates:
+            if align_to_words:
+                s, e = self._word_bounds(row.extra["tokens"], s, e)
+            start, end = int(row.extra["offsets"][s][0]), int(row.extra["offsets"][e][1])
             if (start, end) in seen:
                 continue
             seen.add((start, end))

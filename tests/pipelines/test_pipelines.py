@@ -129,3 +129,26 @@ def test_unknown_task_and_framework(tiny_model_dirs):
         pipeline("summarization", model=tiny_model_dirs["BertModel"])
     with pytest.raises(ValueError, match="Unknown framework"):
         pipeline("feature-extraction", model=tiny_model_dirs["BertModel"], framework="mxnet")
+
+
+def test_question_answering_windows_overlap_by_doc_stride(pipes):
+    qa = pipes("question-answering", "pt")
+    context = " ".join(["the cat eats food"] * 20)
+    rows = qa.preprocess({"question": "who eats?", "context": context}, max_seq_len=32, doc_stride=8)
+    windows = [r.extra["first_token"] for r in rows]
+    width = len(rows[0].input_ids) - rows[0].extra["context_start"] - 1
+    assert all(b - a == width - 8 for a, b in zip(windows, windows[1:]))  # consecutive windows share 8 tokens
+    with pytest.raises(ValueError, match="doc_stride"):
+        qa.preprocess({"question": "who eats?", "context": context}, max_seq_len=32, doc_stride=width)
+    with pytest.raises(ValueError, match="non-empty"):
+        qa({"question": "who?", "context": "  "})
+
+
+def test_question_answering_answers_are_whole_words(pipes):
+    qa = pipes("question-answering", "pt")
+    context = "john rides horses and plays music in london."
+    for answer in qa({"question": "who rides?", "context": context}, top_k=5):
+        start, end = answer["start"], answer["end"]
+        # never cut inside a word: an answer starting (ending) on a letter has no letter before (after) it
+        assert start == 0 or not (context[start].isalnum() and context[start - 1].isalnum())
+        assert end == len(context) or not (context[end - 1].isalnum() and context[end].isalnum())
