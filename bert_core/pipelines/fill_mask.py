@@ -23,6 +23,9 @@ class FillMaskPipeline(Pipeline):
 
     def preprocess(self, text: str, **kwargs: Any) -> list[Row]:
         ids, _, _ = self.encode_words(text)
+        if len(ids) > self.max_length - 2:
+            raise ValueError(f"The input has {len(ids)} tokens; this model takes at most {self.max_length - 2} "
+                             "besides [CLS] and [SEP]. Shorten it.")
         row = self.single_row(ids)
         if self.tokenizer.mask_token_id not in row.input_ids:
             raise ValueError(f"No {self.tokenizer.mask_token} token in the input {text!r}: fill-mask needs at least "
@@ -47,8 +50,9 @@ class FillMaskPipeline(Pipeline):
         ids = rows[0].input_ids
         logits = outputs[0]["logits"]
         candidates_pool = None if targets is None else self._target_ids(targets)
+        positions = [i for i, t in enumerate(ids) if t == self.tokenizer.mask_token_id]
         per_mask = []
-        for position in [i for i, t in enumerate(ids) if t == self.tokenizer.mask_token_id]:
+        for position in positions:
             probs = softmax(logits[position])
             pool = np.arange(probs.shape[0]) if candidates_pool is None else candidates_pool
             best = pool[np.argsort(-probs[pool], kind="stable")[:top_k]]
@@ -58,6 +62,8 @@ class FillMaskPipeline(Pipeline):
                 filled[position] = int(token)
                 entries.append({"score": float(probs[token]), "token": int(token),
                                 "token_str": self.tokenizer.decode([int(token)]),
-                                "sequence": self.tokenizer.decode(filled, skip_special_tokens=True)})
+                                # as transformers: with several masks the special tokens (the other masks
+                                # among them) stay in the sequence
+                                "sequence": self.tokenizer.decode(filled, skip_special_tokens=len(positions) == 1)})
             per_mask.append(entries)
         return per_mask[0] if len(per_mask) == 1 else per_mask

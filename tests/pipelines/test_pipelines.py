@@ -118,6 +118,13 @@ def test_question_answering_long_context(pipes):
 
 def test_text_classification_labels(pipes):
     clf = pipes("text-classification", "pt")
+    best = clf("the movie is good.")
+    assert isinstance(best, list) and len(best) == 1 and best[0]["label"].startswith("LABEL_")  # transformers v4
+    assert isinstance(clf(["good", "bad"])[0], dict)
+    assert len(clf("good", top_k=2)) == 2
+    with pytest.raises(ValueError, match="function_to_apply"):
+        clf("good", function_to_apply="softplus")
+    assert clf("good", function_to_apply="SIGMOID")[0]["score"] < 1
     all_scores = clf("the movie is good.", top_k=None)
     assert [r["label"] for r in all_scores] != [] and {r["label"] for r in all_scores} == {"LABEL_0", "LABEL_1",
                                                                                           "LABEL_2"}
