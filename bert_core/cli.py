@@ -49,7 +49,19 @@ def _run(args: argparse.Namespace) -> int:
     if args.aggregation_strategy is not None:
         kwargs["aggregation_strategy"] = args.aggregation_strategy
     lines = [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    inputs = [json.loads(line) for line in lines] if args.task == "question-answering" else lines
+    inputs = lines
+    if args.task == "question-answering":
+        inputs = []
+        for number, line in enumerate(lines, 1):
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError:
+                item = None
+            if not isinstance(item, dict):
+                print(f'bertzoo: line {number} is not a JSON object {{"question": ..., "context": ...}}',
+                      file=sys.stderr)
+                return 2
+            inputs.append(item)
     for result in pipe(inputs, **kwargs):
         print(json.dumps(result, ensure_ascii=False, default=_to_json))
     return 0

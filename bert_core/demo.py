@@ -52,7 +52,12 @@ def main(model: str | None = None, out: str | None = None, frameworks: list[str]
     started = time.perf_counter()
     source = model or embedded_model_folder()
     out = os.path.abspath(out or "bertzoo-demo")
+    unknown = [f for f in frameworks or [] if f not in ("pt", "tf", "flax")]
+    if unknown:
+        raise SystemExit(f"bertzoo demo: unknown framework(s) {', '.join(unknown)}; choose from pt, tf, flax.")
     wanted = [f for f in (frameworks or ["pt", "tf", "flax"]) if _available(f)]
+    if not wanted:
+        raise SystemExit("bertzoo demo: none of the requested frameworks is installed (pip install -e '.[all]').")
     print(f"model: {source}")
     folders = {"pt": source}
     for framework in wanted:

@@ -22,9 +22,11 @@ def resolve_model(model: str | os.PathLike) -> str:
     Hub repository id and downloaded with ``huggingface_hub`` when it is installed and the network is up;
     otherwise a ModelNotFoundError explains how to get the files.
     """
-    path = os.fspath(model)
-    if os.path.isdir(path) or os.path.exists(path + ".index"):
+    path = os.path.expanduser(os.fspath(model))
+    if os.path.isdir(path):
         return path
+    if os.path.exists(path + ".index"):  # a TF1 checkpoint prefix: its folder holds bert_config.json and vocab.txt
+        return os.path.dirname(os.path.abspath(path))
     how = (f"Download it on a machine with network access, e.g. `huggingface-cli download {path} --local-dir "
            f"./{os.path.basename(path) or 'model'}`, copy the folder here and pass its path as --model.")
     if path.startswith((".", "/", "~")) or path.count("/") > 1:  # a path, not a hub id

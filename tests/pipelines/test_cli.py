@@ -80,3 +80,11 @@ def test_docs_cli_examples_run_as_written(tiny_model_dirs, tmp_path):
                                 timeout=600)
         assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
         assert result.stdout.strip(), command
+
+
+def test_question_answering_bad_json_line_is_a_clear_error(tiny_model_dirs):
+    pytest.importorskip("bert_torch")
+    result = _bertzoo("run", "--task", "question-answering", "--model", tiny_model_dirs["BertForQuestionAnswering"],
+                      stdin='{"question": "who?", "context": "john rides."}\nnot json\n')
+    assert result.returncode == 2 and "line 2 is not a JSON object" in result.stderr
+    assert "Traceback" not in result.stderr
