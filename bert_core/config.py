@@ -87,14 +87,20 @@ class BertConfig:
     model_type = "bert"
 
     def __init__(self, **kwargs: Any) -> None:
+        model_type = kwargs.get("model_type", "bert")
+        if model_type != "bert":
+            raise ConfigError(f"This config describes a {model_type!r} model, not BERT (model_type must be 'bert'). "
+                              "bertzoo runs BERT checkpoints only.")
+        explicit_attn = "attn_implementation" in kwargs
         for name, default in _FIELDS:
             setattr(self, name, kwargs.pop(name, copy.deepcopy(default)))
-        # transformers >= 4.56 writes "dtype" instead of "torch_dtype".
-        if self.torch_dtype is None and "dtype" in kwargs:
-            self.torch_dtype = kwargs.get("dtype")
-        if kwargs.get("_attn_implementation") is not None and "attn_implementation" not in kwargs:
-            self.attn_implementation = kwargs.pop("_attn_implementation")
-        kwargs.pop("_attn_implementation", None)
+        # transformers >= 4.56 writes "dtype" for what older versions called "torch_dtype": one field here.
+        dtype = kwargs.pop("dtype", None)
+        if self.torch_dtype is None:
+            self.torch_dtype = dtype
+        legacy_attn = kwargs.pop("_attn_implementation", None)
+        if legacy_attn is not None and not explicit_attn:
+            self.attn_implementation = legacy_attn
         id2label = kwargs.pop("id2label", None)
         label2id = kwargs.pop("label2id", None)
         num_labels = kwargs.pop("num_labels", None)
@@ -170,6 +176,8 @@ class BertConfig:
         out: dict[str, Any] = dict(self.extra)
         for name, _ in _FIELDS:
             out[name] = copy.deepcopy(getattr(self, name))
+        if self.torch_dtype is not None:
+            out["dtype"] = self.torch_dtype  # both names, equal: transformers >= 4.56 reads "dtype"
         out["id2label"] = {str(k): v for k, v in self.id2label.items()}
         out["label2id"] = dict(self.label2id)
         out["model_type"] = self.model_type

@@ -82,3 +82,14 @@ def test_missing_config_is_clear(tmp_path):
 def test_num_labels_override_resets_labels():
     config = BertConfig.from_pretrained(TINY / "BertForSequenceClassification" / "pt", num_labels=5)
     assert config.num_labels == 5 and config.id2label[4] == "LABEL_4" and config.label2id["LABEL_4"] == 4
+
+
+def test_dtype_is_one_field_and_model_type_is_checked():
+    c = BertConfig(dtype="float32")
+    assert c.torch_dtype == "float32"
+    c.torch_dtype = "float16"
+    assert c.to_dict()["dtype"] == "float16" == c.to_dict()["torch_dtype"]
+    assert BertConfig(attn_implementation="sdpa", _attn_implementation="eager").attn_implementation == "sdpa"
+    assert BertConfig(_attn_implementation="sdpa").attn_implementation == "sdpa"
+    with pytest.raises(ConfigError, match="distilbert"):
+        BertConfig(model_type="distilbert", dim=768)
