@@ -23,6 +23,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; saved models are ordinary files
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -55,6 +56,20 @@ def atomic_folder(folder: str | os.PathLike) -> Iterator[str]:
         yield tmp
         os.makedirs(folder, exist_ok=True)
         for name in sorted(os.listdir(tmp)):
-            os.replace(os.path.join(tmp, name), os.path.join(folder, name))
+            source, target = os.path.join(tmp, name), os.path.join(folder, name)
+            if os.path.isdir(source) and os.path.isdir(target) and not os.path.islink(target):
+                # os.replace cannot overwrite a non-empty folder: swap it aside, then drop the old one
+                old = tempfile.mkdtemp(prefix=f".{name}.old.", dir=folder)
+                os.replace(target, os.path.join(old, name))
+                os.replace(source, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(source, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
