@@ -249,6 +249,12 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, to: str, head: str |
                                        "two. Choose an empty or new folder.")
     from bert_core.files import atomic_folder
 
+    if to in ("safetensors", "bin"):
+        # Readers return kernels as transposed views of the source file; the formats that store them transposed
+        # back write those bytes as they are, these two need C-ordered arrays (one blocked transpose each).
+        from conversion.formats.common import contiguous
+
+        plan_sd = contiguous(plan_sd)
     with atomic_folder(dst) as tmp:
         files = save_state_dict(plan_sd, tmp, to, head=head, max_shard_size=max_shard_size)
         files.append(_write_config(config, head, to, tmp))

@@ -132,7 +132,7 @@ def transposed(array: np.ndarray, block: int = 16, out: np.ndarray | None = None
     given, receives it (C-contiguous, shape ``array.shape[::-1]``)."""
     if out is None:
         out = aligned_empty(array.shape[::-1], array.dtype)
-    if array.ndim != 2 or array.size < 65536:
+    if array.ndim != 2 or array.size < 65536 or array.T.flags.c_contiguous:  # the last: a plain copy
         out[...] = array.T
         return out
     for i in range(0, array.shape[0], block):
@@ -149,10 +149,41 @@ class Scratch:
         self._buffers: dict[tuple, np.ndarray] = {}
 
     def transposed(self, array: np.ndarray) -> np.ndarray:
+        if array.ndim == 2 and array.T.flags.c_contiguous:  # a transposed view (see ``lazy_transposed``)
+            return array.T
         key = (array.shape[::-1], array.dtype.str)
         if key not in self._buffers:
             self._buffers[key] = aligned_empty(array.shape[::-1], array.dtype)
         return transposed(array, out=self._buffers[key])
+
+
+def lazy_transposed(array: np.ndarray) -> np.ndarray:
+    """The transpose of a file-backed 2-D array as a view (F-ordered, no copy), else a ``transposed`` copy.
+
+    Readers return kernels this way with ``mmap=True``: a writer that stores them transposed back writes the file
+    bytes as they are (``Scratch.transposed`` and ``transposed`` see the view), and ``contiguous`` turns them into
+    C-ordered arrays for the writers that need them.
+    """
+    if array.ndim == 2 and file_backed(array) and array.flags.c_contiguous:
+        return array.T
+    return transposed(array)
+
+
+def contiguous(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``state_dict`` with every transposed view (``lazy_transposed``) made a C-ordered array, pages released."""
+    out = {}
+    for name, value in state_dict.items():
+        if isinstance(value, np.ndarray) and not value.flags.c_contiguous and value.T.flags.c_contiguous:
+            out[name] = _c_order(value)
+        else:
+            out[name] = value
+    return out
+
+
+def _c_order(view: np.ndarray) -> np.ndarray:
+    out = transposed(view.T)  # C-ordered [out, in] from the C-ordered [in, out] file bytes
+    release(view)
+    return out
 
 
 def total_bytes(state_dict: Mapping[str, np.ndarray]) -> int:

@@ -377,14 +377,14 @@ def read_flat(path: str) -> dict[str, np.ndarray]:
 def read(path: str, mmap: bool = False) -> StateDict:
     """Read ``flax_model.msgpack`` (a folder holding it, or the file) into the interchange schema.
 
-    Kernels are transposed into new arrays; ``mmap=True`` returns the other tensors as read-only views of the
-    file (no copy; used by ``conversion.convert``), otherwise as copies.
+    ``mmap=True`` returns read-only views of the file (no copy; used by ``conversion.convert``), kernels as
+    transposed (F-ordered) views; otherwise C-ordered copies, kernels transposed into new arrays.
     """
     file, flat = _flat_views(path)
     try:
         for key in flat:
             flax_path_to_schema(key)  # names checked before any work
-        out = flax_to_schema(flat, release=True)
+        out = flax_to_schema(flat, release=True, lazy=mmap)
     except ValueError as e:
         raise CheckpointError(file, f"does not hold BERT parameters in transformers' Flax layout ({e}).") from None
     return out if mmap else {k: common.owned(v) for k, v in out.items()}

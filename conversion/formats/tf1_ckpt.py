@@ -251,8 +251,8 @@ def read(path: str, skipped: dict[str, str] | None = None, mmap: bool = False, v
 
     Kernels are transposed to ``[out, in]``; names the table does not know (and optimizer slots) are left out and,
     when ``skipped`` is a dict, recorded there with the reason. The index is parsed and the data files mapped
-    directly (no TensorFlow): ``mmap=True`` returns the untransposed tensors as read-only views of the data file,
-    otherwise as copies. ``verify=True`` (or a checkpoint the direct reader does not handle) reads through
+    directly (no TensorFlow): ``mmap=True`` returns read-only views of the data file, kernels as transposed
+    (F-ordered) views; otherwise C-ordered copies. ``verify=True`` (or a checkpoint the direct reader does not handle) reads through
     TensorFlow's reader instead, which also checks every tensor's crc32c.
     """
     prefix = resolve_prefix(path)
@@ -283,7 +283,9 @@ def read(path: str, skipped: dict[str, str] | None = None, mmap: bool = False, v
         except Exception as e:  # noqa: BLE001
             reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise CheckpointError(prefix, f"cannot read variable {tf1_name}: {reason}") from None
-        if transposed:
+        if transposed and mmap:
+            out[schema] = common.lazy_transposed(value)
+        elif transposed:
             out[schema] = common.transposed(value)
             common.release(value)
         else:

@@ -153,14 +153,14 @@ def read_tf_names(path: str) -> dict[str, np.ndarray]:
 def read(path: str, mmap: bool = False) -> StateDict:
     """Read a tf_model.h5 (file, or folder holding one) into the interchange schema.
 
-    Contiguous datasets are read through a file mapping: kernels are transposed into new arrays, and the other
-    tensors are returned as read-only views of the file with ``mmap=True`` (no copy; used by
-    ``conversion.convert``), as copies otherwise.
+    Contiguous datasets are read through a file mapping: ``mmap=True`` returns read-only views of the file (no
+    copy; used by ``conversion.convert``), kernels as transposed (F-ordered) views; otherwise C-ordered copies,
+    kernels transposed into new arrays.
     """
     file = _resolve(path)
     weights = _read_index(file, views=True) if file.endswith(".json") else _read_views(file)
     try:
-        out = tf_names.tf_to_schema(weights, release=True)
+        out = tf_names.tf_to_schema(weights, release=True, lazy=mmap)
     except (ValueError, KeyError) as e:
         raise CheckpointError(path, f"holds a weight bertzoo cannot map: {e}") from None
     return out if mmap else {k: common.owned(v) for k, v in out.items()}

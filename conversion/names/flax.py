@@ -91,18 +91,22 @@ def schema_to_flax(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.ndarray
     return out
 
 
-def flax_to_schema(flat: Mapping[str, np.ndarray], release: bool = False) -> dict[str, np.ndarray]:
+def flax_to_schema(flat: Mapping[str, np.ndarray], release: bool = False, lazy: bool = False
+                   ) -> dict[str, np.ndarray]:
     """Map ``/``-joined Flax paths to schema names (kernels transposed to ``[out, in]``).
 
     ``release=True`` drops the mapped pages of a file-backed kernel once its transpose is made
-    (``conversion.formats.common.release``).
+    (``conversion.formats.common.release``); ``lazy=True`` returns file-backed kernels as transposed views
+    (``common.lazy_transposed``: no copy, F-ordered).
     """
     out: dict[str, np.ndarray] = {}
     for path, value in flat.items():
         name, transposed = flax_path_to_schema(path)
         value = np.asarray(value)
         _expect_ndim(path, value, transposed, path.rpartition("/")[2])
-        if transposed:
+        if transposed and lazy:
+            out[name] = common.lazy_transposed(value)
+        elif transposed:
             out[name] = common.transposed(value)
             if release:
                 common.release(value)

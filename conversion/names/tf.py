@@ -91,13 +91,14 @@ def is_kernel(tf_name: str) -> bool:
     return tf_name.rsplit("/", 1)[-1].split(":")[0] == "kernel"
 
 
-def tf_to_schema(weights: Mapping[str, np.ndarray], base_model: bool | None = None, release: bool = False
-                 ) -> dict[str, np.ndarray]:
+def tf_to_schema(weights: Mapping[str, np.ndarray], base_model: bool | None = None, release: bool = False,
+                 lazy: bool = False) -> dict[str, np.ndarray]:
     """TF-named arrays (model name and ``:0`` already stripped or not) to the interchange schema.
 
     ``base_model`` (default: inferred, True when every weight sits under ``bert/``) drops the ``bert.`` prefix.
     Kernels are transposed to ``[out, in]`` (new arrays); shapes are checked. ``release=True`` drops the mapped
-    pages of a file-backed kernel once its transpose is made (``conversion.formats.common.release``).
+    pages of a file-backed kernel once its transpose is made (``conversion.formats.common.release``);
+    ``lazy=True`` returns file-backed kernels as transposed views (``common.lazy_transposed``: no copy, F-ordered).
     """
     names = {_strip_model_name(k): v for k, v in weights.items()}
     if base_model is None:
@@ -108,16 +109,19 @@ def tf_to_schema(weights: Mapping[str, np.ndarray], base_model: bool | None = No
         schema = tf_name_to_schema(tf_name, base_model)
         if is_kernel(tf_name):
             _check_shape(tf_name, value, 2)
-            source, value = value, common.transposed(value)
-            if release:
-                common.release(source)
+            if lazy:
+                value = common.lazy_transposed(value)
+            else:
+                source, value = value, common.transposed(value)
+                if release:
+                    common.release(source)
         elif schema.endswith("bias") or "LayerNorm" in schema:
             _check_shape(tf_name, value, 1)
         else:
             _check_shape(tf_name, value, 2)
         if schema in out and not np.array_equal(out[schema], value):
             raise ValueError(f"{tf_name} maps to {schema}, which another TF weight already set to other values.")
-        out[schema] = np.ascontiguousarray(value)
+        out[schema] = value if value.T.flags.c_contiguous else np.ascontiguousarray(value)
     return out
 
 

@@ -190,3 +190,25 @@ def test_transposed_into_scratch():
 
 if importlib.util.find_spec("h5py") is None:  # pragma: no cover
     pytest.skip("h5py missing", allow_module_level=True)
+
+
+@pytest.mark.parametrize("fmt", ["flax", "tf", "tf1"])
+def test_mapped_kernels_are_transposed_views_and_convert_writes_them(fmt, tmp_path, fixture_state_dicts):
+    from conversion import convert, load_state_dict, save_state_dict
+    from tests.conftest import TINY
+
+    if fmt not in FORMATS:
+        pytest.skip(f"{fmt} not available here")
+    ref = fixture_state_dicts["BertForPreTraining"]
+    save_state_dict(ref, tmp_path / "src", fmt, head="BertForPreTraining")
+    (tmp_path / "src" / "config.json").write_bytes((TINY / "BertForPreTraining" / "pt" / "config.json").read_bytes())
+    mapped = load_state_dict(tmp_path / "src", mmap=True)
+    kernel = mapped["bert.encoder.layer.0.intermediate.dense.weight"]
+    assert common.file_backed(kernel) and kernel.T.flags.c_contiguous and not kernel.flags.c_contiguous
+    assert_identical(mapped, ref, "mapped")
+    assert all(v.flags.c_contiguous for v in common.contiguous(mapped).values())
+    assert_identical(common.contiguous(mapped), ref, "contiguous")
+    for to in FORMATS:
+        if to != fmt and to in ("safetensors", "bin", "flax", "tf", "tf1"):
+            convert(tmp_path / "src", tmp_path / to, to)
+            assert_identical(load_state_dict(tmp_path / to), ref, f"{fmt} -> {to}")
