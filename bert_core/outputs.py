@@ -8,12 +8,17 @@ returns.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclasses.dataclass
 class ModelOutput:
     """Base of every output class: attribute, key and tuple access to the fields that are not None."""
+
+    # transformers' return_dict=False tuples: fields in this order (default: field order), None ones left out
+    # except those named in _tuple_keeps_none.
+    _tuple_order: ClassVar[tuple[str, ...]] = ()
+    _tuple_keeps_none: ClassVar[tuple[str, ...]] = ()
 
     def _items(self) -> list[tuple[str, Any]]:
         return [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self)
@@ -30,6 +35,12 @@ class ModelOutput:
 
     def to_tuple(self) -> tuple[Any, ...]:
         return tuple(self.values())
+
+    def return_tuple(self) -> tuple[Any, ...]:
+        """What transformers v4 returns with ``return_dict=False`` (``BertModel`` keeps a None pooler output)."""
+        order = self._tuple_order or tuple(f.name for f in dataclasses.fields(self))
+        return tuple(getattr(self, name) for name in order
+                     if getattr(self, name) is not None or name in self._tuple_keeps_none)
 
     def __getitem__(self, key: str | int | slice) -> Any:
         if isinstance(key, str):
@@ -61,6 +72,9 @@ _COMMON = ("hidden_states", "attentions")
 BaseModelOutputWithPoolingAndCrossAttentions = _output(
     "BaseModelOutputWithPoolingAndCrossAttentions",
     "last_hidden_state", "pooler_output", "hidden_states", "past_key_values", "attentions", "cross_attentions")
+BaseModelOutputWithPoolingAndCrossAttentions._tuple_order = (
+    "last_hidden_state", "pooler_output", "past_key_values", "hidden_states", "attentions", "cross_attentions")
+BaseModelOutputWithPoolingAndCrossAttentions._tuple_keeps_none = ("pooler_output",)
 BertForPreTrainingOutput = _output(
     "BertForPreTrainingOutput", "loss", "prediction_logits", "seq_relationship_logits", *_COMMON)
 CausalLMOutputWithCrossAttentions = _output(

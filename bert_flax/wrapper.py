@@ -7,6 +7,7 @@ module is applied directly and the host checks are skipped.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -246,9 +247,9 @@ class FlaxBertPreTrainedModel(CheckpointMixin):
             if key not in self._jitted:
                 self._jitted[key] = jax.jit(functools.partial(self._apply, **static))
             out = self._jitted[key](params, past_key_values, rngs, inputs, labels)
-        fields = {f: out.get(f) for f in self.output_class.__dataclass_fields__}
+        fields = {f.name: out.get(f.name) for f in dataclasses.fields(self.output_class)}
         result = self.output_class(**fields)
-        return result if return_dict else result.to_tuple()
+        return result if return_dict else result.return_tuple()
 
     @staticmethod
     def _cache_mask(attention_mask, shape, max_len, past_len):

@@ -89,7 +89,7 @@ class TFBertPreTrainedModel(TFCheckpointMixin, keras.Model):
 
     @staticmethod
     def _finish(output, x: dict):
-        return output if x.get("return_dict", True) else output.to_tuple()
+        return output if x.get("return_dict", True) else output.return_tuple()
 
     # -- Keras training ------------------------------------------------------------------------------------
     def _user_loss(self) -> bool:

@@ -141,11 +141,11 @@ class BertModel(BertPreTrainedModel):
         out = O.BaseModelOutputWithPoolingAndCrossAttentions(
             last_hidden_state=seq_out, pooler_output=self.pooler(seq_out) if self.pooler is not None else None,
             hidden_states=all_hidden, past_key_values=presents, attentions=all_attn, cross_attentions=all_cross)
-        return out if return_dict else out.to_tuple()
+        return out if return_dict else out.return_tuple()
 
 
 def _finish(out: O.ModelOutput, return_dict: bool | None, config):
-    return out if (config.return_dict if return_dict is None else return_dict) else out.to_tuple()
+    return out if (config.return_dict if return_dict is None else return_dict) else out.return_tuple()
 
 
 class _HeadModel(BertPreTrainedModel):
