@@ -45,6 +45,8 @@ class TokenClassificationPipeline(Pipeline):
         for i in range(n):
             start, end = row.extra["offsets"][i]
             token = row.extra["tokens"][i]
+            if token == self.tokenizer.unk_token:  # as transformers: the text itself, a word of its own
+                token = text[start:end]
             entities.append({"word": token, "scores": scores[i], "start": int(start), "end": int(end),
                              "index": i + 1, "is_subword": token.startswith("##")})
         return entities
@@ -69,8 +71,8 @@ class TokenClassificationPipeline(Pipeline):
             else:
                 scores = np.mean([e["scores"] for e in group], axis=0)
             label, score = self._label(scores)
-            start, end = group[0]["start"], group[-1]["end"]
-            words.append({"entity": label, "score": score, "word": text[start:end], "start": start, "end": end})
+            words.append({"entity": label, "score": score, "start": group[0]["start"], "end": group[-1]["end"],
+                          "word": self.tokenizer.convert_tokens_to_string([e["word"] for e in group])})
         return words
 
     def _group(self, text: str, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -81,13 +83,11 @@ class TokenClassificationPipeline(Pipeline):
                 groups[-1].append(entity)
             else:
                 groups.append([entity])
-        out = []
-        for group in groups:
-            start, end = group[0]["start"], group[-1]["end"]
-            out.append({"entity_group": _split_tag(group[0]["entity"])[1],
-                        "score": float(np.mean([e["score"] for e in group])),
-                        "word": text[start:end], "start": start, "end": end})
-        return out
+        return [{"entity_group": _split_tag(group[0]["entity"])[1],
+                 "score": float(np.mean([e["score"] for e in group])),
+                 # as transformers: the tokens joined back (lower-cased for an uncased model)
+                 "word": self.tokenizer.convert_tokens_to_string([e["word"] for e in group]),
+                 "start": group[0]["start"], "end": group[-1]["end"]} for group in groups]
 
     def postprocess(self, text: str, rows: list[Row], outputs: list[dict[str, np.ndarray]],
                     aggregation_strategy: str = "none", ignore_labels: tuple[str, ...] = ("O",),
