@@ -161,3 +161,15 @@ def test_question_answering_answers_are_whole_words(pipes):
         # never cut inside a word: an answer starting (ending) on a letter has no letter before (after) it
         assert start == 0 or not (context[start].isalnum() and context[start - 1].isalnum())
         assert end == len(context) or not (context[end - 1].isalnum() and context[end].isalnum())
+
+
+def test_sentence_embedding_honours_sentence_bert_config(tiny_model_dirs, tmp_path):
+    pytest.importorskip("bert_torch")
+    import shutil
+    folder = tmp_path / "st"
+    shutil.copytree(tiny_model_dirs["BertModel"], folder)
+    (folder / "sentence_bert_config.json").write_text('{"max_seq_length": 8}')
+    embed = pipeline("sentence-embedding", model=str(folder))
+    assert embed.max_length == 8
+    long_text = "the cat eats food and the dog eats food at home"
+    assert len(embed.preprocess(long_text)[0].input_ids) == 8
