@@ -44,8 +44,15 @@ def check_model_inputs(config: Any, input_ids: Any = None, token_type_ids: Any =
 
 
 def check_same_shape(reference_name: str, reference_shape: tuple, **others: Any) -> None:
-    """Raise ValueError when an optional input's shape differs from the reference input's."""
+    """Raise ValueError when an optional input's shape does not fit the reference input's.
+
+    A dimension of 1 broadcasts, as in transformers (``position_ids`` of shape ``[1, seq]`` serve every row).
+    """
+    reference_shape = tuple(reference_shape)
     for name, value in others.items():
-        if value is not None and tuple(value.shape) != tuple(reference_shape):
-            raise ValueError(f"{name} has shape {tuple(value.shape)} but {reference_name} has shape "
-                             f"{tuple(reference_shape)}; they must match.")
+        if value is None:
+            continue
+        shape = tuple(value.shape)
+        if len(shape) != len(reference_shape) or any(d not in (r, 1) for d, r in zip(shape, reference_shape)):
+            raise ValueError(f"{name} has shape {shape} but {reference_name} has shape {reference_shape}; they must "
+                             "match (a dimension of 1 broadcasts).")
