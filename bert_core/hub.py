@@ -39,7 +39,11 @@ def resolve_model(model: str | os.PathLike) -> str:
     from huggingface_hub import snapshot_download
 
     try:
-        return snapshot_download(path, allow_patterns=["*.json", "*.txt", "*.safetensors", "*.bin", "*.msgpack",
-                                                      "*.h5"])
+        # config, tokenizer and safetensors weights; another weight format only when there is no safetensors file
+        folder = snapshot_download(path, allow_patterns=["*.json", "*.txt", "model*.safetensors*"])
+        if not any(name.endswith(".safetensors") for name in os.listdir(folder)):
+            folder = snapshot_download(path, allow_patterns=["*.json", "*.txt", "pytorch_model*.bin*",
+                                                             "flax_model.msgpack", "tf_model*.h5*"])
+        return folder
     except Exception as e:  # network down, repository unknown, ...
         raise ModelNotFoundError(f"Could not download {path!r} ({type(e).__name__}: {e}). {how}") from None
