@@ -134,11 +134,11 @@ def test_h5_read_views_and_chunked_fallback(tmp_path, fixture_state_dicts):
 @pytest.mark.skipif("tf1" not in FORMATS, reason="needs TensorFlow")
 @pytest.mark.parametrize("max_shard_size", [None, 20000])
 def test_tf1_direct_reader_equals_tensorflows(max_shard_size, tmp_path, fixture_state_dicts):
-    from conversion.formats import tf1_ckpt
+    from conversion.formats import tf1_ckpt, tf1_native
 
     ref = fixture_state_dicts["BertForPreTraining"]
     tf1_ckpt.write(ref, str(tmp_path), max_shard_size=max_shard_size)
-    assert tf1_ckpt._native_reader(tf1_ckpt.resolve_prefix(str(tmp_path))) is not None
+    assert tf1_native.native_reader(tf1_ckpt.resolve_prefix(str(tmp_path))) is not None
     direct, tensorflow = tf1_ckpt.read(str(tmp_path), mmap=True), tf1_ckpt.read(str(tmp_path), verify=True)
     assert_identical(direct, tensorflow, "direct vs TensorFlow")
     assert_identical(tf1_ckpt.read(str(tmp_path)), ref, "copies")
@@ -150,7 +150,7 @@ def test_tf1_direct_reader_on_many_variables_and_dtypes(tmp_path):
     import ml_dtypes
     import tensorflow as tf
 
-    from conversion.formats import tf1_ckpt
+    from conversion.formats import tf1_native
 
     rng = np.random.default_rng(0)
     values = {f"scope_{i:03d}/layer_{i % 7}/kernel_with_a_long_shared_prefix": rng.standard_normal((i % 5 + 1, 3))
@@ -161,7 +161,7 @@ def test_tf1_direct_reader_on_many_variables_and_dtypes(tmp_path):
     prefix = str(tmp_path / "model.ckpt")
     tf.raw_ops.SaveV2(prefix=prefix, tensor_names=list(values), shape_and_slices=[""] * len(values),
                       tensors=[tf.constant(v) for v in values.values()])
-    shapes, get_tensor = tf1_ckpt._native_reader(prefix)
+    shapes, get_tensor = tf1_native.native_reader(prefix)
     assert shapes == {k: v.shape for k, v in values.items()}
     for name, value in values.items():
         got = get_tensor(name)
