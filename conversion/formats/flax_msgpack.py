@@ -142,9 +142,8 @@ def _write_tree(tree: dict, path: str, leaf: Callable[[Any], Any]) -> None:
     from bert_core.files import atomic_path
 
     packer = msgpack.Packer(default=_default, use_bin_type=True)
-    # "r+b", not "wb": the temporary file is new and empty, and on ext4 writing a file just truncated with O_TRUNC
-    # makes close() wait for writeback (auto_da_alloc), which costs as much as writing the file.
-    with atomic_path(path) as tmp, open(tmp, "r+b") as f:
+    # atomic_path hands out a fresh name: "xb" creates it (a truncated file would make close() wait on ext4)
+    with atomic_path(path) as tmp, open(tmp, "xb") as f:
         _write_node(f, packer, tree, leaf)
 
 

@@ -181,10 +181,7 @@ def write(state_dict: StateDict, folder: str, head: str | None = None) -> list[s
     layers = [layer for layer in tf_names.HEAD_LAYERS[head] if any(k.startswith(layer + "/") for k in weights)]
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, WEIGHTS_NAME)
-    with atomic_path(path) as tmp:
-        # h5py's "w" truncates the (empty) temporary file, and on ext4 a file written after O_TRUNC makes close()
-        # wait for writeback (auto_da_alloc); create it afresh instead.
-        os.remove(tmp)
+    with atomic_path(path) as tmp:  # a fresh name: "x" creates it (no O_TRUNC wait on close, see bert_core.files)
         with h5py.File(tmp, "x") as f:
             _write_h5(f, state_dict, weights, layers, model_name)
     return [WEIGHTS_NAME]
