@@ -191,6 +191,51 @@ STEPS: dict[str, Callable[[BertConfig, dict[str, np.ndarray], Batch, TrainingCon
 }
 
 
+def transformers_tf_step_seconds(layers: int, batch: Batch, warmup: int, reps: int) -> float | str:
+    """transformers' TFBertForPreTraining step (tape, global-norm clip, AdamW) in a Keras 2 subprocess.
+
+    transformers' TF classes need tf-keras (TF_USE_LEGACY_KERAS=1 before TensorFlow loads), so they cannot share
+    this process; the step mirrors ``step_tf``'s work: forward with labels, backward, clip, AdamW update.
+    """
+    import json
+    import subprocess
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".npz", delete=False) as f:
+        np.savez(f, **batch)
+    code = f"""
+import json, statistics, time
+import numpy as np, tensorflow as tf
+from transformers import BertConfig, TFBertForPreTraining
+b = dict(np.load({f.name!r}))
+model = TFBertForPreTraining(BertConfig(num_hidden_layers={layers}, hidden_dropout_prob=0.0,
+                                        attention_probs_dropout_prob=0.0))
+opt = tf.keras.optimizers.AdamW(learning_rate=1e-4, weight_decay=0.01)
+x = {{k: tf.constant(v.astype("int32")) for k, v in b.items()}}
+@tf.function
+def step(x):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(model(x, training=True).loss)
+    grads = tape.gradient(loss, model.trainable_variables)
+    grads, _ = tf.clip_by_global_norm(grads, 1.0)
+    opt.apply_gradients(zip(grads, model.trainable_variables))
+    return loss
+ts = []
+for i in range({warmup} + {reps}):
+    t = time.perf_counter(); step(x).numpy(); ts.append(time.perf_counter() - t)
+print("RESULT" + json.dumps(statistics.median(ts[{warmup}:])))
+"""
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", USE_TF="1", USE_TORCH="0", TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("KERAS_BACKEND", None)
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    finally:
+        os.remove(f.name)
+    if proc.returncode != 0 or "RESULT" not in proc.stdout:
+        return "unavailable: " + (proc.stderr.strip().splitlines() or ["no output"])[-1][:200]
+    return float(json.loads(proc.stdout.split("RESULT", 1)[1]))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frameworks", default="torch,torch-dense,transformers", help=f"comma-separated, from {', '.join(STEPS)}")
@@ -241,6 +286,14 @@ def main(argv: list[str] | None = None) -> None:
         cpu_ratio = f"{base_cpu / c:.2f}x" if base_cpu else "-"
         print(f"{name:<14}{t:>9.3f}{args.batch / t:>9.2f}{ratio:>17}{c:>12.3f}{cpu_ratio:>11}   "
               f"{' '.join(f'{x:.4f}' for x in losses[name])}")
+    if "tf" in names:
+        hf_tf = transformers_tf_step_seconds(args.layers, batch, args.warmup, args.reps)
+        if isinstance(hf_tf, str):
+            print(f"transformers' TF (Keras 2 subprocess): {hf_tf}")
+        else:
+            t = statistics.median(times["tf"])
+            print(f"transformers' TF (Keras 2 subprocess, run after the loop above): {hf_tf:.3f} s/step; "
+                  f"bertzoo tf is {hf_tf / t:.2f}x its speed")
 
 
 if __name__ == "__main__":
