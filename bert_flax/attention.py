@@ -100,16 +100,19 @@ class BertSelfAttention(nn.Module):
 
 
 class BertSelfOutput(nn.Module):
-    """Dense, dropout, then LayerNorm of the residual sum."""
+    """Dense, dropout, then LayerNorm of the residual sum. ``input_axis`` names the dense kernel's input axis for
+    sharding: "heads" after attention; ``layers.BertOutput`` reuses this module with "mlp"."""
 
     config: BertConfig
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
+    input_axis: str = "heads"
 
     @nn.compact
     def __call__(self, hidden_states, input_tensor, deterministic: bool = True):
         cfg = self.config
-        hidden = dense(cfg.hidden_size, ("heads", "embed"), cfg, self.dtype, self.param_dtype, "dense")(hidden_states)
+        hidden = dense(cfg.hidden_size, (self.input_axis, "embed"), cfg, self.dtype, self.param_dtype, "dense")(
+            hidden_states)
         hidden = nn.Dropout(rate=cfg.hidden_dropout_prob)(hidden, deterministic=deterministic)
         return layer_norm(cfg, self.dtype, self.param_dtype)(hidden + input_tensor)
 

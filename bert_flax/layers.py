@@ -8,8 +8,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from bert_core.config import BertConfig
-from bert_flax.attention import BertAttention
-from bert_flax.embeddings import activation, dense, layer_norm
+from bert_flax.attention import BertAttention, BertSelfOutput
+from bert_flax.embeddings import activation, dense
 
 
 class BertIntermediate(nn.Module):
@@ -25,17 +25,10 @@ class BertIntermediate(nn.Module):
         return activation(cfg.hidden_act)(hidden)
 
 
-class BertOutput(nn.Module):
-    config: BertConfig
-    dtype: Any = jnp.float32
-    param_dtype: Any = jnp.float32
+class BertOutput(BertSelfOutput):
+    """The feed-forward output: BertSelfOutput's dense + dropout + residual LayerNorm, from the "mlp" axis."""
 
-    @nn.compact
-    def __call__(self, hidden_states, input_tensor, deterministic: bool = True):
-        cfg = self.config
-        hidden = dense(cfg.hidden_size, ("mlp", "embed"), cfg, self.dtype, self.param_dtype, "dense")(hidden_states)
-        hidden = nn.Dropout(rate=cfg.hidden_dropout_prob)(hidden, deterministic=deterministic)
-        return layer_norm(cfg, self.dtype, self.param_dtype)(hidden + input_tensor)
+    input_axis: str = "mlp"
 
 
 class BertLayer(nn.Module):
