@@ -68,7 +68,7 @@ def resolve_strategy(strategy: str, info: DistInfo) -> str:
         return "ddp" if info.distributed else "none"
     if strategy in ("ddp", "fsdp") and not (dist.is_available() and dist.is_initialized()):
         raise RuntimeError(f"strategy {strategy!r} needs a process group: launch with torchrun "
-                           f"(e.g. torchrun --nproc-per-node=2 -m bert_core.cli train ...)")
+                           f"(e.g. torchrun --nproc-per-node=2 -m bertzoo.cli train ...)")
     return strategy
 
 

@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from conversion import CheckpointError, convert, infer_head, load_state_dict
-from conversion.cli import add_convert_parser, add_inspect_parser, add_verify_parser
+from bertzoo.convert_cli import add_convert_parser, add_inspect_parser, add_verify_parser
 from tests.conftest import HEADS, TINY
 from tests.conversion.conftest import assert_identical, available_formats
 

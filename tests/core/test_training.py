@@ -6,7 +6,7 @@ import argparse
 import numpy as np
 import pytest
 
-from bert_core import train_cli
+from bertzoo import train_cli
 from bert_core.training import (TrainingConfig, adamw_reference_step, array_batches, clip_scale, decays,
                                 learning_rate_at, learning_rate_factor, step_batches)
 
@@ -125,12 +125,14 @@ def test_cli_builds_training_config():
                                     output_dir="o")
 
 
-def test_cli_missing_framework_trainer_is_a_clear_message(monkeypatch, capsys):
-    monkeypatch.setitem(train_cli.FRAMEWORK_MODULES, "tf", "bert_tf_absent.train")
+def test_cli_missing_framework_is_a_clear_message(monkeypatch, capsys):
+    from bertzoo import adapters
+
+    monkeypatch.setitem(adapters.REQUIRES, "tf", ("tensorflow_absent_for_this_test",))
     args = _parse(["train", "--framework", "tf", "--config", "c.json", "--train-files", "a",
                    "--output-dir", "o"])
     assert args.func(args) == 2
-    assert "--framework tf is not available" in capsys.readouterr().err
+    assert "pip install 'bertzoo[tf]'" in capsys.readouterr().err
 
 
 def test_cli_rejects_bad_values(capsys):

@@ -12,13 +12,13 @@ import sys
 
 import pytest
 
-from bert_core.cli import build_parser, main
+from bertzoo.cli import build_parser, main
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _bertzoo(*args, stdin="", env=None, cwd=None):
-    return subprocess.run([sys.executable, "-m", "bert_core.cli", *args], input=stdin, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "bertzoo.cli", *args], input=stdin, capture_output=True,
                           text=True, env={**os.environ, **(env or {})}, cwd=cwd, timeout=600)
 
 

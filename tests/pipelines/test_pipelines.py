@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bert_core.pipelines import pipeline
+from bertzoo.pipelines import pipeline
 
 FRAMEWORKS = ("pt", "tf", "flax")
 MODULES = {"pt": "bert_torch", "tf": "bert_tf", "flax": "bert_flax"}

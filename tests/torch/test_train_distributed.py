@@ -80,7 +80,7 @@ def test_training_moved_the_weights(runs):
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_torchrun_cli(tmp_path, strategy):
-    """``torchrun --nproc-per-node=2 -m bert_core.cli train`` on CPUs (gloo) writes a loadable model."""
+    """``torchrun --nproc-per-node=2 -m bertzoo.cli train`` on CPUs (gloo) writes a loadable model."""
     import json
     import subprocess
     import sys
@@ -90,7 +90,7 @@ def test_torchrun_cli(tmp_path, strategy):
     np.savez(tmp_path / "train.npz", **{k: v for k, v in pretraining_arrays(n=8).items()})
     (tmp_path / "config.json").write_text(json.dumps(tiny_config_dict()))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m",
-           "bert_core.cli", "train", "--framework", "pt", "--strategy", strategy, "--task", "pretraining",
+           "bertzoo.cli", "train", "--framework", "pt", "--strategy", strategy, "--task", "pretraining",
            "--config", str(tmp_path / "config.json"), "--train-files", str(tmp_path / "train.npz"),
            "--output-dir", str(tmp_path / "out"), "--steps", "2", "--batch-size", "4", "--no-progress",
            "--device", "cpu"]

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from bert_core.pipelines.backends import Backend, load_backend
+from bert_core.adapter import LoadedModel
+from bertzoo.adapters import canonical, default_framework, get_adapter
 
 
 @dataclasses.dataclass
@@ -31,18 +32,19 @@ class Pipeline:
     head = ""
     token_outputs: tuple[str, ...] = ()  # outputs with a sequence axis, trimmed to each row's length
 
-    def __init__(self, model: str, framework: str = "pt", device: str | None = None, batch_size: int = 8,
-                 tokenizer: Any = None, backend: Backend | None = None) -> None:
+    def __init__(self, model: str, framework: str | None = None, device: Any = None, batch_size: int = 8,
+                 tokenizer: Any = None) -> None:
         from bert_core import BertTokenizerFast
 
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
         self.model_path = model
-        self.framework = framework
+        self.framework = canonical(framework) if framework is not None else default_framework()
         self.batch_size = batch_size
         self.tokenizer = tokenizer if tokenizer is not None else BertTokenizerFast.from_pretrained(model)
-        self.backend = backend if backend is not None else load_backend(framework, model, self.head, device)
-        self.config = self.backend.config
+        self.adapter = get_adapter(self.framework)
+        self.loaded: LoadedModel = self.adapter.load(model, self.head, device)
+        self.config = self.loaded.config
         self.max_length = min(self.config.max_position_embeddings,
                               getattr(self.tokenizer, "model_max_length", None) or 10**9)
 
@@ -108,7 +110,7 @@ class Pipeline:
                 batch["input_ids"][j, :n] = rows[i].input_ids
                 batch["token_type_ids"][j, :n] = rows[i].token_type_ids
                 batch["attention_mask"][j, :n] = 1
-            result = self.backend.run(batch)
+            result = self.adapter.run(self.loaded, batch)
             for j, i in enumerate(chunk):
                 n = len(rows[i].input_ids)
                 out[i] = {k: (v[j, :n] if k in self.token_outputs else v[j]) for k, v in result.items()}

@@ -8,16 +8,15 @@ framework's ``<package>.train.main(args)`` does the rest and is imported only wh
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 import textwrap
 from typing import Any
 
 from bert_core.training import TASKS, TrainingConfig
+from bertzoo.adapters import FRAMEWORKS, get_adapter
 
 STRATEGIES = ("auto", "none", "ddp", "fsdp", "mirrored", "multi-worker", "tpu")
-FRAMEWORK_MODULES = {"pt": "bert_torch.train", "tf": "bert_tf.train", "flax": "bert_flax.train"}
 
 EPILOG = """\
 data:
@@ -32,7 +31,7 @@ data:
 examples:
   bertzoo train --task pretraining --config bert-base.json --tokenizer vocab/ \\
       --train-files wiki_*.txt --output-dir out/ --steps 100000 --batch-size 256 --lr 1e-4 --warmup-steps 10000
-  torchrun --nproc-per-node=8 -m bert_core.cli train --framework pt --strategy fsdp --bf16 ...
+  torchrun --nproc-per-node=8 -m bertzoo.cli train --framework pt --strategy fsdp --bf16 ...
   bertzoo train --framework flax --task sequence-classification --model bert-base/ --num-labels 2 \\
       --train-files train.npz --output-dir out/ --steps 3000 --batch-size 32 --lr 2e-5 --warmup-steps 300
 
@@ -51,7 +50,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                     "gradient clipping and accumulation; the same step in every framework. Writes the model "
                     "(save_pretrained layout) and the optimizer state for --resume-from into --output-dir.", 100, break_on_hyphens=False),
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--framework", default="pt", choices=tuple(FRAMEWORK_MODULES),
+    p.add_argument("--framework", default="pt", choices=FRAMEWORKS,
                    help="pt (PyTorch; DDP / FSDP2 under torchrun), tf (Keras 3; tf.distribute strategies), "
                         "flax (JAX; TPU pods). Default: pt")
     p.add_argument("--task", default=defaults.task, choices=TASKS, help="what to train (default: pretraining)")
@@ -164,16 +163,9 @@ def run_train(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"bertzoo train: {e}", file=sys.stderr)
         return 2
-    module_name = FRAMEWORK_MODULES[args.framework]
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name is not None and module_name.startswith(e.name):  # the trainer itself is absent
-            print(f"bertzoo train: training with --framework {args.framework} is not available in this version "
-                  f"({module_name} is missing); use --framework pt, or see docs/training.md.", file=sys.stderr)
-        else:  # the framework is not installed
-            extra = {"pt": "torch", "tf": "tf", "flax": "flax"}[args.framework]
-            print(f"bertzoo train: --framework {args.framework} needs {e.name}: pip install "
-                  f"'bertzoo[{extra}]'", file=sys.stderr)
+        adapter = get_adapter(args.framework)
+    except ImportError as e:  # the framework is not installed: the message names the extra
+        print(f"bertzoo train: {e}", file=sys.stderr)
         return 2
-    return int(module.main(args) or 0)
+    return adapter.train(args)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from bert_core.pipelines.base import Pipeline, Row
+from bertzoo.pipelines.base import Pipeline, Row
 
 
 class FeatureExtractionPipeline(Pipeline):

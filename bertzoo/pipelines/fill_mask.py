@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from bert_core.pipelines.base import Pipeline, Row
-from bert_core.pipelines.scores import softmax
+from bertzoo.pipelines.base import Pipeline, Row
+from bertzoo.pipelines.scores import softmax
 
 
 class FillMaskPipeline(Pipeline):

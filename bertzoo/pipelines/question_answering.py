@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from bert_core.pipelines.base import Pipeline, Row
-from bert_core.pipelines.scores import softmax
+from bertzoo.pipelines.base import Pipeline, Row
+from bertzoo.pipelines.scores import softmax
 
 _MASKED = -10000.0  # transformers' value for tokens that cannot be part of an answer
 

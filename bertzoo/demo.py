@@ -47,7 +47,7 @@ def _available(framework: str) -> bool:
 def main(model: str | None = None, out: str | None = None, frameworks: list[str] | None = None) -> int:
     from conversion import convert
 
-    from bert_core.pipelines import pipeline
+    from bertzoo.pipelines import pipeline
 
     started = time.perf_counter()
     source = model or embedded_model_folder()

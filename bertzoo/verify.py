@@ -6,12 +6,10 @@ Frameworks are imported lazily, each only when asked for; one that is not instal
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 
 import numpy as np
 
-FRAMEWORKS = ("pt", "tf", "flax")
-_PACKAGES = {"pt": ("torch", "bert_torch"), "tf": ("tensorflow", "bert_tf"), "flax": ("jax", "flax", "bert_flax")}
+from bertzoo.adapters import FRAMEWORKS, canonical, get_adapter, missing_packages
 
 
 @dataclasses.dataclass
@@ -55,33 +53,11 @@ def sample_inputs(config, head: str, batch: int = 2, seq: int = 8, seed: int = 0
     return {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
 
 
-def missing_packages(framework: str) -> list[str]:
-    return [p for p in _PACKAGES[framework] if importlib.util.find_spec(p) is None]
-
-
 def run_framework(framework: str, folder: str, head: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Load ``head`` from ``folder`` with the framework package's ``MODEL_CLASSES`` and run ``inputs`` on CPU."""
-    import importlib
-
-    package = importlib.import_module(_PACKAGES[framework][-1])
-    model = package.MODEL_CLASSES[head].from_pretrained(folder)
-    if framework == "pt":
-        import torch
-
-        model.eval()
-        with torch.inference_mode():
-            out = model(**{k: torch.from_numpy(v) for k, v in inputs.items()})
-        to_numpy = lambda t: t.float().numpy()  # noqa: E731
-    elif framework == "tf":
-        import tensorflow as tf
-
-        with tf.device("/CPU:0"):
-            out = model({k: tf.constant(v.astype(np.int32)) for k, v in inputs.items()}, training=False)
-        to_numpy = np.asarray
-    else:
-        out = model(**{k: v.astype(np.int32) for k, v in inputs.items()})
-        to_numpy = np.asarray
-    return {k: np.asarray(to_numpy(v), np.float64) for k, v in out.items() if not isinstance(v, (tuple, list))}
+    """Load ``head`` from ``folder`` through the framework's adapter and run ``inputs`` on the CPU."""
+    adapter = get_adapter(framework)
+    outputs = adapter.run(adapter.load(folder, head, device=-1), inputs)
+    return {k: np.asarray(v, np.float64) for k, v in outputs.items() if not isinstance(v, tuple)}
 
 
 def verify(folder: str, frameworks: tuple[str, ...] = FRAMEWORKS, atol: float = 1e-4,
@@ -98,8 +74,7 @@ def verify(folder: str, frameworks: tuple[str, ...] = FRAMEWORKS, atol: float = 
     diffs: dict[str, dict[str, float]] = {}
     skipped: dict[str, str] = {}
     for fw in frameworks:
-        if fw not in FRAMEWORKS:
-            raise ValueError(f"Unknown framework {fw!r}; choose from {', '.join(FRAMEWORKS)}.")
+        fw = canonical(fw)
         absent = missing_packages(fw)
         if absent:
             skipped[fw] = f"not installed ({', '.join(absent)})"

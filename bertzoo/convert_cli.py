@@ -1,4 +1,4 @@
-"""``bertzoo convert``, ``bertzoo verify`` and ``bertzoo inspect``: argparse builders wired in bert_core.cli.
+"""``bertzoo convert``, ``bertzoo verify`` and ``bertzoo inspect``: argparse builders wired in bertzoo.cli.
 
 Each builder adds one subcommand to an ``argparse`` subparsers object and sets ``func`` to a handler that returns
 the exit status. Errors about the input (``CheckpointError``, ``WeightMismatchError``) print one clear line and
@@ -105,7 +105,7 @@ def add_verify_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
 
 def run_verify(args: argparse.Namespace) -> int:
     from conversion.errors import CheckpointError, WeightMismatchError
-    from conversion.verify import verify
+    from bertzoo.verify import verify
 
     frameworks = tuple(f.strip() for f in args.frameworks.split(",") if f.strip())
     try:
@@ -132,7 +132,7 @@ def add_inspect_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
 
 def run_inspect(args: argparse.Namespace) -> int:
     from conversion.errors import CheckpointError, WeightMismatchError
-    from conversion.inspection import describe, format_description
+    from bertzoo.inspection import describe, format_description
 
     try:
         info = describe(args.folder)

@@ -33,8 +33,8 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bert_core.hub import ModelNotFoundError, resolve_model
-    from bert_core.pipelines import pipeline
+    from bertzoo.hub import ModelNotFoundError, resolve_model
+    from bertzoo.pipelines import pipeline
 
     try:
         folder = resolve_model(args.model)
@@ -85,7 +85,7 @@ def _add_demo_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="a sentence-embedding model folder (default: the embedded one)")
     p.add_argument("--out", default=None, help="where converted checkpoints go (default: ./bertzoo-demo)")
     p.add_argument("--frameworks", default="pt,tf,flax")
-    p.set_defaults(func=lambda a: __import__("bert_core.demo", fromlist=["main"]).main(
+    p.set_defaults(func=lambda a: __import__("bertzoo.demo", fromlist=["main"]).main(
         model=a.model, out=a.out, frameworks=a.frameworks.split(",")))
 
 
@@ -100,14 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_parser(sub)
     _add_demo_parser(sub)
     try:
-        from conversion import cli as conversion_cli
+        from bertzoo import convert_cli as conversion_cli
     except ImportError:  # pragma: no cover - conversion ships with bertzoo
         conversion_cli = None
     for name in ("add_convert_parser", "add_verify_parser", "add_inspect_parser"):
         if conversion_cli is not None and hasattr(conversion_cli, name):
             getattr(conversion_cli, name)(sub)
     try:
-        from bert_core import train_cli
+        from bertzoo import train_cli
     except ImportError:
         train_cli = None
     if train_cli is not None:

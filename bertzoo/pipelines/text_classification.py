@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from bert_core.pipelines.base import Pipeline, Row
-from bert_core.pipelines.scores import sigmoid, softmax
+from bertzoo.pipelines.base import Pipeline, Row
+from bertzoo.pipelines.scores import sigmoid, softmax
 
 
 class TextClassificationPipeline(Pipeline):

@@ -1,0 +1,82 @@
+"""The contract every framework package implements once, in its ``adapter.py``.
+
+The applications (pipelines, verify, demo, the train command, the bench, the cross-framework tests) reach a
+framework only through this protocol, with numpy on both sides, so they never import a framework themselves and
+one test can be written for all three. ``bertzoo.adapters.get_adapter("pt" | "tf" | "flax")`` returns the
+framework's ``ADAPTER`` (its module is imported only then).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+Batch = dict[str, np.ndarray]
+"""Model inputs (and labels) by transformers' argument names, as numpy integer or float arrays."""
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """A model of one framework, placed on a device: what ``FrameworkAdapter.load`` returns."""
+
+    framework: str
+    head: str
+    model: Any
+    config: Any
+    device: Any = None
+
+    def __repr__(self) -> str:
+        return (f"LoadedModel(framework={self.framework!r}, head={self.head!r}, model={type(self.model).__name__}, "
+                f"device={self.device!r})")
+
+
+@runtime_checkable
+class FrameworkAdapter(Protocol):
+    """What each of ``bert_torch``, ``bert_tf`` and ``bert_flax`` provides as ``adapter.ADAPTER``."""
+
+    name: str
+    """``"pt"``, ``"tf"`` or ``"flax"``."""
+    requires: tuple[str, ...]
+    """Import names the framework needs (``("torch",)``), for clear "not installed" messages."""
+
+    def model_class(self, head: str) -> type:
+        """The framework's class for a head named by its PyTorch name (``"BertForMaskedLM"``)."""
+
+    def load(self, folder: str, head: str, device: Any = None) -> LoadedModel:
+        """``from_pretrained(folder)`` of the head's class, in inference mode, on ``device`` (default: the
+        framework's first accelerator, else the CPU)."""
+
+    def build(self, config: Any, head: str, state_dict: dict[str, np.ndarray] | None = None,
+              seed: int = 0) -> LoadedModel:
+        """A model from a config, with interchange-schema weights loaded when given (else seeded init)."""
+
+    def run(self, loaded: LoadedModel, batch: Batch, **options: Any) -> dict[str, Any]:
+        """Forward pass in inference mode: outputs by transformers' field names, as float32 numpy arrays (tuple
+        fields such as ``hidden_states`` as tuples of arrays). ``options`` are forward keywords
+        (``output_hidden_states=True``, ...)."""
+
+    def gradients(self, loaded: LoadedModel, batch: Batch) -> dict[str, np.ndarray]:
+        """d loss / d every parameter, keyed by interchange-schema names (``batch`` holds the labels)."""
+
+    def state_dict(self, loaded: LoadedModel) -> dict[str, np.ndarray]:
+        """The model's weights in the interchange schema."""
+
+    def train(self, args: Any) -> int:
+        """The ``bertzoo train`` command for this framework (argparse namespace in, exit status out)."""
+
+
+def outputs_to_numpy(outputs: Any, to_numpy: Any) -> dict[str, Any]:
+    """A model output (mapping of field -> tensor or tuple of tensors) to float32 numpy, Nones dropped."""
+    result: dict[str, Any] = {}
+    for key, value in outputs.items():
+        if value is None:
+            continue
+        if isinstance(value, (tuple, list)):
+            if value and isinstance(value[0], (tuple, list)):  # past_key_values: not an output to compare
+                continue
+            result[key] = tuple(np.asarray(to_numpy(v), np.float32) for v in value)
+        else:
+            result[key] = np.asarray(to_numpy(value), np.float32)
+    return result
