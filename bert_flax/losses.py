@@ -9,7 +9,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-IGNORE_INDEX = -100
+from bert_core.heads import IGNORE_INDEX
+
 
 
 def cross_entropy(logits, labels, ignore_index: int = IGNORE_INDEX):

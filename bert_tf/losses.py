@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from bert_core.heads import infer_problem_type
+from bert_core.heads import IGNORE_INDEX, infer_problem_type
 
-IGNORE_INDEX = -100
 
 
 def cross_entropy(logits: tf.Tensor, labels: tf.Tensor, ignore_index: int | tf.Tensor = IGNORE_INDEX) -> tf.Tensor:

@@ -9,9 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from bert_core.heads import infer_problem_type
+from bert_core.heads import IGNORE_INDEX, infer_problem_type
 
-IGNORE_INDEX = -100
 
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:

@@ -5,48 +5,40 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from bert_core.heads import HEADS, head_from_class_name
-
-TIED_DECODER_WEIGHT = "cls.predictions.decoder.weight"
-_POOLED = {"BertModel", "BertForPreTraining", "BertForNextSentencePrediction", "BertForSequenceClassification",
-           "BertForMultipleChoice"}
-_MLM = {"BertForPreTraining", "BertForMaskedLM", "BertLMHeadModel"}
-_NSP = {"BertForPreTraining", "BertForNextSentencePrediction"}
+from bert_core.heads import HEAD_TABLE, HEADS, HEADS_BY_NAME, head_from_class_name, heads_where
+from conversion.schema import TIED_DECODER_WEIGHT
 
 
-def infer_head(config: Any | None, keys: Iterable[str]) -> str:
-    """The PyTorch head name (``"BertForMaskedLM"``) of a checkpoint.
+def infer_head(config: Any | None, state: Iterable[str]) -> str:
+    """The PyTorch head name (``"BertForMaskedLM"``) of a checkpoint: the one rule every reader uses.
 
     ``config.architectures[0]`` decides when it names a BERT class of any framework (``TFBertForMaskedLM``,
-    ``FlaxBertForCausalLM``, ...); otherwise the schema names do: ``qa_outputs`` -> question answering,
-    ``classifier`` -> sequence classification, or token classification when there is no pooler (multiple choice
-    holds the same names as sequence classification, so set ``architectures`` or pass ``head`` for it),
-    ``cls.predictions`` with ``cls.seq_relationship`` -> pre-training, ``cls.predictions`` alone -> masked LM
-    (causal LM when ``config.is_decoder``),
-    ``cls.seq_relationship`` alone -> next sentence prediction, nothing else -> ``BertModel``.
+    ``FlaxBertForCausalLM``, ...); otherwise the schema names of ``state`` (names, or a mapping keyed by them) do, through the head table's columns: ``qa_outputs`` -> question answering;
+    ``classifier`` without a pooler -> token classification, with one -> sequence classification (multiple choice
+    has the same names and shapes as a one-label classifier: set ``architectures`` or pass ``head`` for it); ``cls.predictions`` with ``cls.seq_relationship``
+    -> pre-training, alone -> masked LM (causal LM when ``config.is_decoder``); ``cls.seq_relationship`` alone ->
+    next sentence prediction; nothing else -> ``BertModel``.
     """
     get = config.get if isinstance(config, dict) else lambda key, default=None: getattr(config, key, default)
-    architectures = get("architectures")
-    for name in architectures or ():
+    for name in get("architectures") or ():
         try:
             return head_from_class_name(str(name))
         except ValueError:
             continue
-    keys = set(keys)
-    has = lambda prefix: any(k.startswith(prefix) for k in keys)  # noqa: E731
-    if has("qa_outputs."):
-        return "BertForQuestionAnswering"
-    if has("classifier."):
-        # Token classification has no pooler; sequence classification and multiple choice have one.
-        return "BertForSequenceClassification" if has("pooler.") or has("bert.pooler.") \
-            else "BertForTokenClassification"
-    mlm, nsp = has("cls.predictions."), has("cls.seq_relationship.")
-    if mlm and nsp:
-        return "BertForPreTraining"
-    if mlm:
-        return "BertLMHeadModel" if get("is_decoder", False) else "BertForMaskedLM"
-    if nsp:
-        return "BertForNextSentencePrediction"
+    keys = set(state)
+    has = lambda prefix: any(k.startswith(prefix) or k.startswith("bert." + prefix) for k in keys)  # noqa: E731
+    pooled, mlm, nsp = has("pooler."), has("cls.predictions."), has("cls.seq_relationship.")
+    for row in HEAD_TABLE:
+        if row.classifier in ("classifier", "qa_outputs") and has(row.classifier + "."):
+            if row.classifier == "qa_outputs":
+                return row.name
+            # Multiple choice holds the same names and shapes as a one-label (regression) sequence classifier:
+            # only ``architectures`` or an explicit ``head`` tells them apart.
+            return row.name if pooled else heads_where(classifier="classifier", pooled=False)[0]
+    causal = bool(get("is_decoder", False))
+    for row in HEAD_TABLE:
+        if (row.mlm, row.nsp) == (mlm, nsp) and (mlm or nsp) and row.causal == (causal and mlm and not nsp):
+            return row.name
     return "BertModel"
 
 
@@ -55,7 +47,7 @@ def expected_shapes(config: Any, head: str) -> tuple[dict[str, tuple[int, ...]],
 
     Optional names may be absent without loss (the decoder weight tied to the word embeddings).
     """
-    if head not in HEADS:
+    if head not in HEADS_BY_NAME:
         raise ValueError(f"Unknown head {head!r}; choose one of {', '.join(HEADS)}.")
     H, I, V = config.hidden_size, config.intermediate_size, config.vocab_size
     P, T = config.max_position_embeddings, config.type_vocab_size
@@ -90,22 +82,18 @@ def expected_shapes(config: Any, head: str) -> tuple[dict[str, tuple[int, ...]],
         linear(f"{layer}intermediate.dense", H, I)
         linear(f"{layer}output.dense", I, H)
         norm(f"{layer}output.LayerNorm")
-    if head in _POOLED:
+    row = HEADS_BY_NAME[head]
+    if row.pooled:
         linear(f"{p}pooler.dense", H, H)
     optional: set[str] = set()
-    if head in _MLM:
+    if row.mlm:
         linear("cls.predictions.transform.dense", H, H)
         norm("cls.predictions.transform.LayerNorm")
         out["cls.predictions.bias"] = (V,)
         out[TIED_DECODER_WEIGHT] = (V, H)
         if getattr(config, "tie_word_embeddings", True):
             optional.add(TIED_DECODER_WEIGHT)
-    if head in _NSP:
-        linear("cls.seq_relationship", H, 2)
-    if head in ("BertForSequenceClassification", "BertForTokenClassification"):
-        linear("classifier", H, config.num_labels)
-    if head == "BertForMultipleChoice":
-        linear("classifier", H, 1)
-    if head == "BertForQuestionAnswering":
-        linear("qa_outputs", H, config.num_labels)
+    if row.classifier is not None:
+        n_out = config.num_labels if row.classifier_outputs == "num_labels" else row.classifier_outputs
+        linear(row.classifier, H, n_out)
     return out, optional

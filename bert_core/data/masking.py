@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-IGNORE_INDEX = -100
+from bert_core.heads import IGNORE_INDEX
+
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import numpy as np
 
 from conversion.errors import CheckpointError
 from conversion.formats import common
+from conversion.heads import infer_head
 from conversion.names import tf as tf_names
 from conversion.schema import StateDict
 
@@ -175,7 +176,7 @@ def write(state_dict: StateDict, folder: str, head: str | None = None) -> list[s
 
     from bert_core.files import atomic_path
 
-    head = head or tf_names.infer_head(state_dict)
+    head = head or infer_head(None, state_dict)
     weights = tf_names.plan_schema_to_tf(state_dict, head)  # TF name -> (schema name, transposed); checked
     model_name = _model_name(head)
     layers = [layer for layer in tf_names.HEAD_LAYERS[head] if any(k.startswith(layer + "/") for k in weights)]

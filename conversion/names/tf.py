@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from conversion.formats import common
+from conversion.heads import infer_head
 
 # Module names whose "weight" is an embedding table stored as ".../<module>/embeddings" in TF.
 _KERAS_EMBEDDINGS = ("position_embeddings", "token_type_embeddings", "distance_embedding")
@@ -129,7 +130,7 @@ def plan_schema_to_tf(state_dict: Mapping[str, np.ndarray], head: str | None = N
                       ) -> dict[str, tuple[str, bool]]:
     """``{TF name: (schema name, transposed)}``, names, head layers and ranks checked, no data touched
     (streaming writers transpose each kernel as they write it). See ``schema_to_tf``."""
-    head = head or infer_head(state_dict)
+    head = head or infer_head(None, state_dict)
     allowed = HEAD_LAYERS[head] if head in HEAD_LAYERS else None
     if allowed is None:
         raise ValueError(f"Unknown head {head!r}; choose one of {', '.join(HEAD_LAYERS)}.")
@@ -156,29 +157,6 @@ def schema_to_tf(state_dict: Mapping[str, np.ndarray], head: str | None = None) 
         value = np.asarray(state_dict[name])
         out[tf_name] = common.transposed(value) if kernel else np.ascontiguousarray(value)
     return out
-
-
-def infer_head(state_dict: Mapping[str, object]) -> str:
-    """The head a schema state dict belongs to, from its keys (classification heads from the classifier shape)."""
-    keys = set(state_dict)
-    has_mlm = any(k.startswith("cls.predictions.") for k in keys)
-    has_nsp = any(k.startswith("cls.seq_relationship.") for k in keys)
-    if has_mlm and has_nsp:
-        return "BertForPreTraining"
-    if has_mlm:
-        pooled = any(".pooler." in k or k.startswith("pooler.") for k in keys)
-        return "BertForMaskedLM" if not pooled else "BertForPreTraining"
-    if has_nsp:
-        return "BertForNextSentencePrediction"
-    if any(k.startswith("qa_outputs.") for k in keys):
-        return "BertForQuestionAnswering"
-    if "classifier.weight" in keys:
-        shape = getattr(state_dict["classifier.weight"], "shape", None)
-        pooled = any("pooler." in k for k in keys)
-        if not pooled:
-            return "BertForTokenClassification"
-        return "BertForMultipleChoice" if shape is not None and shape[0] == 1 else "BertForSequenceClassification"
-    return "BertModel"
 
 
 def _strip_model_name(name: str) -> str:
