@@ -15,8 +15,10 @@ import shutil
 import numpy as np
 import pytest
 
-pytest.importorskip("jax")
-pytest.importorskip("optax")
+from tests.conftest import require
+
+require("jax")
+require("optax")
 
 WORDS = 12
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]

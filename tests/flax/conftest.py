@@ -5,9 +5,9 @@ The sharding test needs 8 devices: ``test_sharding.py`` runs it in a subprocess 
 leaks into the other frameworks' tests sharing this pytest process).
 """
 
-import pytest
+from tests.conftest import require
 
-jax = pytest.importorskip("jax")
-pytest.importorskip("flax")
+jax = require("jax")
+require("flax")
 
 jax.config.update("jax_default_matmul_precision", "highest")

@@ -10,11 +10,11 @@ import pytest
 
 import bert_flax
 from conversion.schema import normalize
-from tests.conftest import ATOL, HEADS
+from tests.conftest import ATOL, HEADS, require
 from tests.flax.helpers import head_inputs, head_labels, max_diff, tiny_config
 
-torch = pytest.importorskip("torch")
-bert_torch = pytest.importorskip("bert_torch")
+torch = require("torch")
+bert_torch = require("bert_torch")
 
 POSITIONS = ["absolute", "relative_key", "relative_key_query"]
 COMPARED = ("loss", "last_hidden_state", "pooler_output", "prediction_logits", "seq_relationship_logits", "logits",

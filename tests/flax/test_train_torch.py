@@ -6,10 +6,10 @@ import pytest
 
 from bert_core import BertConfig
 from bert_core.training import TrainingConfig
-from tests.conftest import tiny_config_dict
+from tests.conftest import require, tiny_config_dict
 from tests.flax.test_train_sharding import pretraining_arrays
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 
 def task_arrays(task: str, n: int = 8, seq: int = 12) -> dict[str, np.ndarray]:

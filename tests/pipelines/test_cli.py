@@ -12,6 +12,8 @@ import sys
 
 import pytest
 
+from tests.conftest import require
+
 from bertzoo.cli import build_parser, main
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -34,7 +36,7 @@ def test_help_on_every_command(capsys):
 
 
 def test_run_fill_mask_reads_stdin_and_prints_json_lines(tiny_model_dirs):
-    pytest.importorskip("bert_torch")
+    require("bert_torch")
     result = _bertzoo("run", "--task", "fill-mask", "--model", tiny_model_dirs["BertForMaskedLM"], "--top-k", "2",
                       stdin="paris is the [MASK] of france.\nthe [MASK] eats food.\n")
     assert result.returncode == 0, result.stderr
@@ -52,7 +54,7 @@ def test_model_that_is_not_a_folder_offline_says_what_to_do(tmp_path):
 
 def test_readme_cli_examples_run_as_written(tiny_model_dirs, tmp_path):
     """The README's bertzoo block, run with ./my-bert being a tiny model."""
-    pytest.importorskip("bert_torch")
+    require("bert_torch")
     readme = (ROOT / "README.md").read_text()
     block = next(b for b in re.findall(r"```bash\n(.*?)```", readme, re.S) if "bertzoo convert" in b)
     shutil.copytree(tiny_model_dirs["BertForMaskedLM"], tmp_path / "my-bert")
@@ -68,7 +70,7 @@ def test_readme_cli_examples_run_as_written(tiny_model_dirs, tmp_path):
 
 def test_docs_cli_examples_run_as_written(tiny_model_dirs, tmp_path):
     """Every bertzoo line in docs/cli.md's bash blocks, with FOLDER being a tiny masked-LM folder."""
-    pytest.importorskip("bert_torch")
+    require("bert_torch")
     text = (ROOT / "docs" / "cli.md").read_text()
     lines = [line for block in re.findall(r"```bash\n(.*?)```", text, re.S) for line in block.splitlines()
              if "bertzoo" in line]
@@ -83,7 +85,7 @@ def test_docs_cli_examples_run_as_written(tiny_model_dirs, tmp_path):
 
 
 def test_question_answering_bad_json_line_is_a_clear_error(tiny_model_dirs):
-    pytest.importorskip("bert_torch")
+    require("bert_torch")
     result = _bertzoo("run", "--task", "question-answering", "--model", tiny_model_dirs["BertForQuestionAnswering"],
                       stdin='{"question": "who?", "context": "john rides."}\nnot json\n')
     assert result.returncode == 2 and "line 2 is not a JSON object" in result.stderr

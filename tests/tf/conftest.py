@@ -2,13 +2,13 @@
 
 import os
 
-import pytest
-
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-tf = pytest.importorskip("tensorflow")
-pytest.importorskip("keras")
+from tests.conftest import require  # noqa: E402
+
+tf = require("tensorflow")
+require("keras")
 
 tf.config.experimental.enable_tensor_float_32_execution(False)

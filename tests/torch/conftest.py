@@ -1,8 +1,8 @@
 """PyTorch test settings: full float32 matmul precision (no TF32) so the same tolerances hold on GPUs."""
 
-import pytest
+from tests.conftest import require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
