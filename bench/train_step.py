@@ -76,7 +76,7 @@ def step_torch(config: BertConfig, weights: dict[str, np.ndarray], batch: Batch,
     import torch
 
     import bert_torch
-    from bert_torch.train import build_optimizer, build_scheduler, train_step, training_module
+    from bert_torch.train_state import build_optimizer, build_scheduler, train_step, training_module
 
     model = bert_torch.BertForPreTraining(config)
     model.load_schema_state_dict(weights)

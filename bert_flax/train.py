@@ -151,14 +151,14 @@ def build_model(config: TrainingConfig, model_folder: str | None = None, model_c
 def main(args) -> int:
     """``bertzoo train --framework flax``: see ``bertzoo train --help`` (``--strategy``/``--device`` are ignored;
     ``--mesh``, ``--scan-layers``, ``--remat``, ``--distributed`` are Flax's)."""
-    from bert_core import train_cli
+    from bert_core import train_args
 
     if getattr(args, "distributed", False):
         initialize_distributed()
-    config = train_cli.training_config(args)
-    model = build_model(config, args.model, train_cli.model_config(args), args.num_labels,
+    config = train_args.training_config(args)
+    model = build_model(config, args.model, train_args.model_config(args), args.num_labels,
                         scan_layers=getattr(args, "scan_layers", False), remat=getattr(args, "remat", False))
-    data = train_cli.train_data(args, config, model.config)
+    data = train_args.train_data(args, config, model.config)
     result = train(model, data, config, progress=not args.no_progress, resume_from=args.resume_from,
                    mesh=getattr(args, "mesh", None))
     if jax.process_index() == 0:

@@ -338,16 +338,16 @@ def build_model(config: TrainingConfig, model_folder: str | None = None, model_c
 
 def main(args) -> int:
     """``bertzoo train --framework tf``: see ``bertzoo train --help``."""
-    from bert_core import train_cli
+    from bert_core import train_args
 
-    config = train_cli.training_config(args)
+    config = train_args.training_config(args)
     try:
         strategy = resolve_strategy(args.strategy)
     except ValueError as e:
         print(f"bertzoo train: {e}", file=sys.stderr)
         return 2
-    model = build_model(config, args.model, train_cli.model_config(args), args.num_labels, strategy)
-    result = train(model, lambda: train_cli.train_data(args, config, model.config), config, strategy=strategy,
+    model = build_model(config, args.model, train_args.model_config(args), args.num_labels, strategy)
+    result = train(model, lambda: train_args.train_data(args, config, model.config), config, strategy=strategy,
                    progress=not args.no_progress, resume_from=args.resume_from)
     if is_chief(strategy):
         print(f"trained {result.steps} steps in {result.seconds:.1f} s ({result.sequences_per_second:.1f} "

@@ -10,12 +10,9 @@ step; loaded with ``weights_only=True``) for resuming. ``main(args)`` is ``bertz
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
-import json
 import logging
-import math
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -24,14 +21,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from bert_core.files import atomic_path, atomic_write_text
-from bert_core.training import TrainingConfig, decays, learning_rate_factor, step_batches
-from bert_torch.distributed import (DistInfo, cleanup_distributed, full_tensor, mean_over_processes,
-                                    no_gradient_sync, resolve_strategy, setup_distributed, wrap_model)
-from bert_torch.distributed import unwrap as _unwrap_ddp
+from bert_core.training import TrainingConfig, step_batches
+from bert_torch.checkpointing import load_training_state, save_checkpoint
+from bert_torch.distributed import (DistInfo, cleanup_distributed, mean_over_processes,
+                                    resolve_strategy, setup_distributed, wrap_model)
+from bert_torch.train_state import build_optimizer, build_scheduler, train_step, training_module, unwrap
 
 logger = logging.getLogger("bert_torch")
-STATE_NAME = "training_state.pt"
 
 
 @dataclasses.dataclass
@@ -44,97 +40,6 @@ class TrainResult:
     grad_norms: list[float]
     seconds: float
     sequences_per_second: float
-
-
-class PretrainingLoss(nn.Module):
-    """``BertForPreTraining``'s loss with the MLM head run only at labelled positions.
-
-    The value and the gradients equal the model's own ``loss`` (MLM cross entropy over labelled tokens + NSP), but
-    the vocabulary projection (``hidden x vocab`` per token, a fifth of BERT-base's FLOPs at sequence 128) runs
-    on the ~15% of tokens that are predicted. The trainer wraps this module (DDP / FSDP2 see it as the root), so
-    its parameters are the model's, under the prefix ``model.``.
-    """
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None,
-                next_sentence_label=None, return_dict=True, **kwargs):
-        from bert_core.outputs import BertForPreTrainingOutput
-        from bert_torch import losses
-
-        m = self.model
-        out = m.bert(input_ids, attention_mask, token_type_ids, return_dict=True, **kwargs)
-        hidden = out.last_hidden_state
-        flat = labels.reshape(-1)
-        picked = (flat != losses.IGNORE_INDEX).nonzero().squeeze(-1)
-        mlm = m.cls.predictions(hidden.reshape(-1, hidden.shape[-1]).index_select(0, picked))
-        nsp = m.cls.seq_relationship(out.pooler_output)
-        loss = losses.pretraining_loss(mlm, nsp, flat.index_select(0, picked), next_sentence_label,
-                                       m.config.vocab_size)
-        return BertForPreTrainingOutput(loss=loss, prediction_logits=None, seq_relationship_logits=nsp)
-
-
-def training_module(model: nn.Module, config: TrainingConfig, sparse_mlm: bool = True) -> nn.Module:
-    """What the trainer runs: ``PretrainingLoss(model)`` for pre-training (unless ``sparse_mlm`` is False), else
-    the model itself."""
-    if config.task == "pretraining" and sparse_mlm and not isinstance(model, PretrainingLoss):
-        return PretrainingLoss(model)
-    return model
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The bert_torch model inside DDP and ``PretrainingLoss`` wrappers."""
-    model = _unwrap_ddp(model)
-    return model.model if isinstance(model, PretrainingLoss) else model
-
-
-def build_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.AdamW:
-    """AdamW with two groups: ``decays(name)`` parameters get ``config.weight_decay``, the others 0."""
-    groups: dict[bool, list[nn.Parameter]] = {True: [], False: []}
-    for name, p in unwrap(model).named_parameters():
-        if p.requires_grad:
-            groups[decays(name)].append(p)
-    return torch.optim.AdamW(
-        [{"params": groups[True], "weight_decay": config.weight_decay},
-         {"params": groups[False], "weight_decay": 0.0}],
-        lr=config.learning_rate, betas=(config.adam_beta1, config.adam_beta2), eps=config.adam_epsilon)
-
-
-def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainingConfig) -> torch.optim.lr_scheduler.LambdaLR:
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: learning_rate_factor(step, config))
-
-
-def to_tensors(batch: Mapping[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
-    """numpy arrays -> tensors on ``device`` (integers as int64, floats as they are)."""
-    out = {}
-    for k, a in batch.items():
-        t = torch.from_numpy(np.ascontiguousarray(a))
-        if not t.is_floating_point():
-            t = t.long()
-        out[k] = t.to(device, non_blocking=True)
-    return out
-
-
-def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, micro_batches: list[dict],
-               config: TrainingConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimizer step over this process's micro-batches; returns (local mean loss, global grad norm)."""
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.dtype == "bfloat16" \
-        else contextlib.nullcontext()
-    total = torch.zeros((), device=device)
-    n = len(micro_batches)
-    for i, batch in enumerate(micro_batches):
-        with no_gradient_sync(model, sync=i == n - 1):
-            with autocast:
-                loss = model(**to_tensors(batch, device), return_dict=True).loss
-            (loss.float() / n).backward()
-        total += loss.detach().float() / n
-    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm or math.inf)
-    optimizer.step()
-    scheduler.step()
-    optimizer.zero_grad(set_to_none=True)
-    return total, full_tensor(norm).detach()
 
 
 def train(model: nn.Module, global_batches: Iterable[Mapping[str, np.ndarray]], config: TrainingConfig, *,
@@ -220,61 +125,6 @@ def _progress_bar(config: TrainingConfig, start: int, enabled: bool):
     return tqdm(total=config.total_steps, initial=start, unit="step", desc=f"train {config.task}")
 
 
-def full_state_dicts(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
-    """Model and optimizer state dicts keyed by parameter name, full (gathered) tensors on the CPU; under
-    several processes every rank must call this."""
-    from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
-                                                         get_optimizer_state_dict)
-
-    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-    options = StateDictOptions(full_state_dict=True, cpu_offload=distributed)
-    base = unwrap(model)  # names without wrapper prefixes: the schema names
-    return get_model_state_dict(base, options=options), get_optimizer_state_dict(base, optimizer, options=options)
-
-
-def save_checkpoint(folder: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler,
-                    step: int, config: TrainingConfig, info: DistInfo, losses: list[float] | None = None) -> None:
-    """Write (rank 0) ``config.json`` + ``model.safetensors`` (``save_pretrained``), ``training_state.pt``
-    (optimizer, scheduler, step), ``training_config.json`` and ``trainer_state.json`` into ``folder``."""
-    model_sd, optim_sd = full_state_dicts(model, optimizer)
-    if info.is_main:
-        base = unwrap(model)
-        if hasattr(_unwrap_ddp(model), "set_requires_gradient_sync"):  # FSDP2: write the gathered weights from a plain copy
-            plain = type(base)(base.config)
-            missing, unexpected = plain.load_state_dict(model_sd, strict=False)
-            if unexpected or [k for k in missing if "decoder" not in k]:
-                raise RuntimeError(f"could not rebuild the model to save it: missing {missing}, "
-                                   f"unexpected {unexpected}")
-            plain.tie_weights()
-            base = plain
-        base.save_pretrained(folder)
-        with atomic_path(os.path.join(os.fspath(folder), STATE_NAME)) as tmp:
-            torch.save({"optimizer": optim_sd, "scheduler": scheduler.state_dict(), "step": step}, tmp)
-        config.save(folder)
-        atomic_write_text(os.path.join(os.fspath(folder), "trainer_state.json"),
-                          json.dumps({"step": step, "losses": losses or []}, indent=1) + "\n")
-    if info.distributed:
-        torch.distributed.barrier()
-
-
-def load_training_state(model: nn.Module, folder: str | os.PathLike) -> tuple[int, dict]:
-    """Load the weights of checkpoint ``folder`` into ``model`` and return ``(step, state)`` (``state`` holds the
-    optimizer and scheduler state; read with ``torch.load(weights_only=True)``)."""
-    import conversion
-
-    folder = os.fspath(folder)
-    path = os.path.join(folder, STATE_NAME)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{folder} holds no {STATE_NAME}: resume from a folder written by bertzoo train "
-                                f"(the output dir or a checkpoint-<step> folder)")
-    report = model.load_schema_state_dict(conversion.load_state_dict(folder))
-    if report.missing or report.unexpected:
-        raise ValueError(f"the checkpoint in {folder} does not fit the model: missing {report.missing}, "
-                         f"unexpected {report.unexpected}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return int(state["step"]), state
-
-
 def build_model(config: TrainingConfig, model_folder: str | None = None, model_config=None,
                 num_labels: int | None = None) -> nn.Module:
     """The head for ``config.task``: from a pretrained folder, or newly initialised (seeded) from a config."""
@@ -294,13 +144,13 @@ def build_model(config: TrainingConfig, model_folder: str | None = None, model_c
 
 def main(args) -> int:
     """``bertzoo train --framework pt``: see ``bertzoo train --help``."""
-    from bert_core import train_cli
+    from bert_core import train_args
 
-    config = train_cli.training_config(args)
+    config = train_args.training_config(args)
     info = setup_distributed(device=getattr(args, "device", None))
     try:
-        model = build_model(config, args.model, train_cli.model_config(args), args.num_labels)
-        data = train_cli.train_data(args, config, model.config)
+        model = build_model(config, args.model, train_args.model_config(args), args.num_labels)
+        data = train_args.train_data(args, config, model.config)
         result = train(model, data, config, strategy=args.strategy, info=info, progress=not args.no_progress,
                        resume_from=args.resume_from)
         if info.is_main:

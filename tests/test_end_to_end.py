@@ -45,7 +45,7 @@ def write_corpus(folder, documents: int = 60, seed: int = 0) -> list[str]:
 def test_pretrain_flax_then_fill_mask_in_every_framework(tmp_path):
     from bert_core import BertConfig
     from bertzoo import pipeline
-    from bertzoo.train_cli import load_tokenizer
+    from bert_core.train_args import load_tokenizer
     from bert_core.training import TrainingConfig, pretraining_batches
     from bert_flax.checkpointing import export
     from bert_flax.train import build_model, train

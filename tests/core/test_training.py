@@ -6,6 +6,7 @@ import argparse
 import numpy as np
 import pytest
 
+from bert_core import train_args
 from bertzoo import train_cli
 from bert_core.training import (TrainingConfig, adamw_reference_step, array_batches, clip_scale, decays,
                                 learning_rate_at, learning_rate_factor, step_batches)
@@ -118,7 +119,7 @@ def test_cli_builds_training_config():
     args = _parse(["train", "--task", "sequence-classification", "--model", "m", "--train-files", "a.npz",
                    "--output-dir", "o", "--steps", "5", "--batch-size", "6", "--lr", "2e-5", "--warmup-steps", "1",
                    "--grad-accum", "3", "--max-grad-norm", "0", "--seq-len", "64", "--bf16", "--seed", "4"])
-    config = train_cli.training_config(args)
+    config = train_args.training_config(args)
     assert config == TrainingConfig(task="sequence-classification", total_steps=5, batch_size=6,
                                     learning_rate=2e-5, warmup_steps=1, gradient_accumulation_steps=3,
                                     max_grad_norm=None, max_seq_length=64, dtype="bfloat16", seed=4,

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import conversion
-from bert_core import BertConfig, cli
+from bert_core import BertConfig
+from bertzoo import cli
 from bert_core.training import TrainingConfig, adamw_reference_step, array_batches, decays
 from bert_flax.train import build_model, decay_mask, train
 from tests.conftest import tiny_config_dict

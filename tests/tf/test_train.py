@@ -101,8 +101,8 @@ def test_steps_equal_bert_torch(task, accum):
     import torch
 
     import bert_torch
-    from bert_torch.train import build_optimizer as torch_optimizer
-    from bert_torch.train import build_scheduler, train_step, training_module
+    from bert_torch.train_state import build_optimizer as torch_optimizer
+    from bert_torch.train_state import build_scheduler, train_step, training_module
 
     config = training_config(task, gradient_accumulation_steps=accum)
     bert_config = BertConfig(**tiny_config_dict(num_labels=2 if task == "question-answering" else 3))
@@ -225,7 +225,7 @@ def test_errors_wrong_head_and_data_running_out():
 
 
 def test_cli_refuses_fsdp(tmp_path, capsys):
-    from bert_core import cli
+    from bertzoo import cli
 
     code = cli.main(["train", "--framework", "tf", "--strategy", "fsdp", "--config", "config.json",
                      "--train-files", "x.npz", "--output-dir", str(tmp_path)])
@@ -233,7 +233,7 @@ def test_cli_refuses_fsdp(tmp_path, capsys):
 
 
 def test_cli_pretraining_from_text(tmp_path, capsys):
-    from bert_core import cli
+    from bertzoo import cli
     from tests.conftest import FIXTURES
 
     (tmp_path / "config.json").write_text(json.dumps(tiny_config_dict(vocab_size=30522, max_position_embeddings=32)))

@@ -8,9 +8,11 @@ import pytest
 import torch
 
 import conversion
-from bert_core import BertConfig, cli
+from bert_core import BertConfig
+from bertzoo import cli
 from bert_core.training import TrainingConfig, adamw_reference_step, decays, learning_rate_at, step_batches
-from bert_torch.train import build_model, build_optimizer, build_scheduler, to_tensors, train
+from bert_torch.train import build_model, train
+from bert_torch.train_state import build_optimizer, build_scheduler, to_tensors
 from tests.conftest import FIXTURES, tiny_config_dict
 from tests.torch.train_helpers import classification_arrays, pretraining_arrays, run_training
 
@@ -173,7 +175,7 @@ def test_running_out_of_data_is_a_clear_error(tmp_path):
 
 
 def test_sparse_mlm_loss_equals_the_model_loss_and_gradients():
-    from bert_torch.train import PretrainingLoss
+    from bert_torch.train_state import PretrainingLoss
 
     model = build_model(TrainingConfig(), model_config=BertConfig(**tiny_config_dict()))
     batch = to_tensors(pretraining_arrays(n=4), torch.device("cpu"))
