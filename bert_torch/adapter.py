@@ -18,7 +18,10 @@ def resolve_device(device: Any = None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if isinstance(device, int) and not isinstance(device, bool):
         device = "cpu" if device < 0 else f"cuda:{device}"
-    dev = torch.device("cuda" if device in ("gpu", "GPU") else device)
+    try:
+        dev = torch.device("cuda" if device in ("gpu", "GPU") else device)
+    except RuntimeError:
+        raise ValueError(f"Unknown PyTorch device {device!r}; use -1 / 'cpu', an index or 'cuda:N'.") from None
     if dev.type == "cuda":
         count = torch.cuda.device_count()
         index = dev.index or 0

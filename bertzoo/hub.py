@@ -10,6 +10,16 @@ class ModelNotFoundError(FileNotFoundError):
     """The model is neither a local folder nor downloadable here; the message says how to get the files."""
 
 
+def download_command() -> str:
+    """The installed huggingface_hub's download command: ``hf download`` (huggingface_hub >= 0.34), else the
+    older ``huggingface-cli download``."""
+    import shutil
+
+    if shutil.which("hf") or importlib.util.find_spec("huggingface_hub.cli") is not None:
+        return "hf download"
+    return "huggingface-cli download"
+
+
 def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes") or \
         os.environ.get("BERTZOO_OFFLINE", "0").lower() in ("1", "true", "yes")
@@ -27,13 +37,13 @@ def resolve_model(model: str | os.PathLike) -> str:
         return path
     if os.path.exists(path + ".index"):  # a TF1 checkpoint prefix: its folder holds bert_config.json and vocab.txt
         return os.path.dirname(os.path.abspath(path))
-    how = (f"Download it on a machine with network access, e.g. `huggingface-cli download {path} --local-dir "
+    how = (f"Download it on a machine with network access, e.g. `{download_command()} {path} --local-dir "
            f"./{os.path.basename(path) or 'model'}`, copy the folder here and pass its path as --model.")
     if path.startswith((".", "/", "~")) or path.count("/") > 1:  # a path, not a hub id
         raise ModelNotFoundError(f"{path!r} is not a local folder. {how}")
     if importlib.util.find_spec("huggingface_hub") is None:
         raise ModelNotFoundError(f"{path!r} is not a local folder, and huggingface_hub is not installed to "
-                                 f"download it (pip install huggingface_hub). {how}")
+                                 f"download it (pip install 'bertzoo[hub]'). {how}")
     if _offline():
         raise ModelNotFoundError(f"{path!r} is not a local folder, and downloads are off (HF_HUB_OFFLINE=1). {how}")
     from huggingface_hub import snapshot_download

@@ -26,7 +26,6 @@ def _files(path: str, fmt: str) -> list[str]:
 def describe(path: str | os.PathLike) -> dict:
     """A dict with format, files, size, head, config summary, parameter count and dtype histogram."""
     from conversion.converter import read_config
-    from conversion.errors import CheckpointError
     from conversion.heads import infer_head
 
     path = os.fspath(path)
@@ -44,9 +43,10 @@ def describe(path: str | os.PathLike) -> dict:
             names = read_header(first)[1].get("format", "pt")
             fmt = {"tf": "tf-safetensors", "flax": "flax-safetensors"}.get(names, fmt)
     sd = load_state_dict(path, fmt=fmt, mmap=True)
-    try:
-        config, config_file = read_config(path)
-    except CheckpointError:
+    folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    if any(os.path.exists(os.path.join(folder, n)) for n in ("config.json", "bert_config.json")):
+        config, config_file = read_config(path)  # a config that is there but unreadable is an error naming it
+    else:
         config, config_file = None, None
     dtypes: collections.Counter = collections.Counter()
     for v in sd.values():

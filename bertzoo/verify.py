@@ -6,6 +6,7 @@ Frameworks are imported lazily, each only when asked for; one that is not instal
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 
@@ -67,6 +68,8 @@ def verify(folder: str, frameworks: tuple[str, ...] = FRAMEWORKS, atol: float = 
     from conversion.converter import read_config
     from conversion.heads import infer_head
 
+    if not os.path.exists(folder) and not os.path.exists(f"{folder}.index"):
+        raise FileNotFoundError(f"{folder}: no such checkpoint folder or file.")
     config, _ = read_config(folder)
     head = head or infer_head(config, load_state_dict(folder, mmap=True))
     inputs = sample_inputs(config, head)

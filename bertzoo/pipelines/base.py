@@ -25,6 +25,12 @@ class Row:
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
+def check_count(name: str, value: Any, least: int = 1) -> None:
+    """``value`` must be an integer >= ``least``: a clear ValueError naming the option otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise ValueError(f"{name} must be an integer >= {least}, got {value!r}.")
+
+
 class Pipeline:
     """Base class: subclasses set ``task`` and ``head`` and implement ``preprocess`` and ``postprocess``."""
 
@@ -36,8 +42,7 @@ class Pipeline:
                  tokenizer: Any = None) -> None:
         from bert_core import BertTokenizerFast
 
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+        check_count("batch_size", batch_size)
         self.model_path = model
         self.framework = canonical(framework) if framework is not None else default_framework()
         self.batch_size = batch_size
@@ -83,17 +88,47 @@ class Pipeline:
         raise NotImplementedError
 
     # -- running --------------------------------------------------------------------------------------------
+    # Numeric options every task may take: name -> smallest value (None allowed where the task gives it a meaning)
+    _COUNTS = {"top_k": 1, "max_answer_len": 1, "max_seq_len": 3, "max_question_len": 1, "doc_stride": 0}
+
+    def check_options(self, kwargs: dict[str, Any]) -> None:
+        """Refuse numbers that make no sense (``top_k=-3``) before any work, naming the option."""
+        for name, least in self._COUNTS.items():
+            if name in kwargs and not (kwargs[name] is None and name in ("top_k", "doc_stride", "max_seq_len")):
+                check_count(name, kwargs[name], least)
+
     def __call__(self, inputs: Any, **kwargs: Any) -> Any:
         single = not isinstance(inputs, (list, tuple)) or (self.task == "question-answering"
                                                             and isinstance(inputs, tuple))
-        items = [inputs] if single else list(inputs)
-        rows = [self.preprocess(item, **kwargs) for item in items]
-        outputs = self.forward([r for item_rows in rows for r in item_rows])
+        results = self.run_each([inputs] if single else list(inputs), raise_errors=True, **kwargs)
+        return results[0] if single else results
+
+    def run_each(self, items: list[Any], raise_errors: bool = False, **kwargs: Any) -> list[Any]:
+        """Results for ``items`` in order. With ``raise_errors=False`` a bad item (a ``ValueError`` from its
+        preprocessing or postprocessing) gets its exception in its place and every other item its result."""
+        self.check_options(kwargs)
+        rows: list[list[Row] | Exception] = []
+        for item in items:
+            try:
+                rows.append(self.preprocess(item, **kwargs))
+            except ValueError as e:
+                if raise_errors:
+                    raise
+                rows.append(e)
+        outputs = self.forward([r for item_rows in rows if not isinstance(item_rows, Exception) for r in item_rows])
         results, start = [], 0
         for item, item_rows in zip(items, rows):
-            results.append(self.postprocess(item, item_rows, outputs[start:start + len(item_rows)], **kwargs))
+            if isinstance(item_rows, Exception):
+                results.append(item_rows)
+                continue
+            try:
+                results.append(self.postprocess(item, item_rows, outputs[start:start + len(item_rows)], **kwargs))
+            except ValueError as e:
+                if raise_errors:
+                    raise
+                results.append(e)
             start += len(item_rows)
-        return results[0] if single else results
+        return results
 
     def forward(self, rows: list[Row]) -> list[dict[str, np.ndarray]]:
         """Run every row, batched by similar length (padded per batch); outputs per row, trimmed, in order."""

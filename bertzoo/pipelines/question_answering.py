@@ -66,9 +66,32 @@ class QuestionAnsweringPipeline(Pipeline):
             last += 1
         return first, last
 
+    def __call__(self, *args: Any, question: Any = None, context: Any = None, **kwargs: Any) -> Any:
+        """``pipe({"question": q, "context": c})``, ``pipe([{...}, ...])``, ``pipe(question=q, context=c)`` (lists
+        of questions and contexts pair up) or ``pipe(q, c)``, as transformers v4 accepts them."""
+        if question is not None or context is not None:
+            if args or question is None or context is None:
+                raise ValueError("question-answering takes question= and context= together, or inputs, not both.")
+            if isinstance(question, str) and isinstance(context, str):
+                return super().__call__({"question": question, "context": context}, **kwargs)
+            questions = [question] * len(context) if isinstance(question, str) else list(question)
+            contexts = [context] * len(questions) if isinstance(context, str) else list(context)
+            if len(questions) != len(contexts):
+                raise ValueError(f"{len(questions)} questions for {len(contexts)} contexts: give as many of each.")
+            return super().__call__([{"question": q, "context": c} for q, c in zip(questions, contexts)], **kwargs)
+        if len(args) == 2 and all(isinstance(a, str) for a in args):
+            return super().__call__({"question": args[0], "context": args[1]}, **kwargs)
+        if len(args) != 1:
+            raise ValueError("question-answering takes one input (a dict or a list of dicts), or question= and "
+                             "context=.")
+        return super().__call__(args[0], **kwargs)
+
     def postprocess(self, item: dict, rows: list[Row], outputs: list[dict[str, np.ndarray]], top_k: int = 1,
                     max_answer_len: int = 15, align_to_words: bool = True, **kwargs: Any) -> Any:
-        candidates = []
+        # As transformers 4.57: per window the best top_k * 2 + 10 spans (fewer survive word alignment), each widened
+        # to whole words; spans that read the same (case-insensitively) are one answer whose scores add up.
+        per_window = top_k * 2 + 10 if align_to_words else top_k
+        answers: dict[str, dict[str, Any]] = {}
         for row, out in zip(rows, outputs):
             first = row.extra["context_start"]
             n = len(row.input_ids) - first - 1  # context tokens in this window
@@ -80,22 +103,19 @@ class QuestionAnsweringPipeline(Pipeline):
             scores = start_probs[:, None] * end_probs[None, :]
             valid = np.triu(np.ones_like(scores, bool)) & ~np.triu(np.ones_like(scores, bool), max_answer_len)
             scores = np.where(valid, scores, -1.0)
-            for flat in np.argsort(-scores, axis=None, kind="stable")[:top_k]:
+            for flat in np.argsort(-scores, axis=None, kind="stable")[:per_window]:
                 s, e = np.unravel_index(flat, scores.shape)
                 if scores[s, e] < 0:
                     break
-                candidates.append((float(scores[s, e]), row.extra["first_token"] + int(s),
-                                   row.extra["first_token"] + int(e), row))
-        candidates.sort(key=lambda c: -c[0])
-        seen, answers = set(), []
-        for score, s, e, row in candidates:
-            if align_to_words:
-                s, e = self._word_bounds(row.extra["tokens"], s, e)
-            start, end = int(row.extra["offsets"][s][0]), int(row.extra["offsets"][e][1])
-            if (start, end) in seen:
-                continue
-            seen.add((start, end))
-            answers.append({"score": score, "start": start, "end": end, "answer": item["context"][start:end]})
-            if len(answers) == top_k:
-                break
-        return answers[0] if top_k == 1 else answers
+                score = float(scores[s, e])
+                s, e = row.extra["first_token"] + int(s), row.extra["first_token"] + int(e)
+                if align_to_words:
+                    s, e = self._word_bounds(row.extra["tokens"], s, e)
+                start, end = int(row.extra["offsets"][s][0]), int(row.extra["offsets"][e][1])
+                text = item["context"][start:end]
+                if text.lower() in answers:
+                    answers[text.lower()]["score"] += score
+                else:
+                    answers[text.lower()] = {"score": score, "start": start, "end": end, "answer": text}
+        best = sorted(answers.values(), key=lambda a: -a["score"])[:top_k]
+        return best[0] if len(best) == 1 else best

@@ -88,5 +88,7 @@ def test_question_answering_bad_json_line_is_a_clear_error(tiny_model_dirs):
     require("bert_torch")
     result = _bertzoo("run", "--task", "question-answering", "--model", tiny_model_dirs["BertForQuestionAnswering"],
                       stdin='{"question": "who?", "context": "john rides."}\nnot json\n')
-    assert result.returncode == 2 and "line 2 is not a JSON object" in result.stderr
+    assert result.returncode == 1 and "line 2 is not a JSON object" in result.stderr
     assert "Traceback" not in result.stderr
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert "answer" in first and second["line"] == 2  # the good line still gets its answer

@@ -171,3 +171,53 @@ def test_sentence_embedding_honours_sentence_bert_config(tiny_model_dirs, tmp_pa
     assert embed.max_length == 8
     long_text = "the cat eats food and the dog eats food at home"
     assert len(embed.preprocess(long_text)[0].input_ids) == 8
+
+
+def test_question_answering_takes_transformers_call_forms(pipes):
+    qa = pipes("question-answering", "pt")
+    item = {"question": "who rides a horse?", "context": "john rides a horse. mary plays music."}
+    want = qa(item)
+    assert qa(question=item["question"], context=item["context"]) == want
+    assert qa(item["question"], item["context"]) == want
+    assert qa(question=[item["question"]] * 2, context=item["context"]) == [want, want]
+    with pytest.raises(ValueError, match="together"):
+        qa(item, question="x")
+
+
+def test_question_answering_adds_up_spans_that_read_the_same(pipes):
+    """As transformers 4.57: candidates widened to the same words are one answer, their scores summed."""
+    qa = pipes("question-answering", "pt")
+    item = {"question": "who?", "context": "the walking man eats food. john rides."}
+    unmerged = qa(item, top_k=40, align_to_words=False)
+    merged = qa(item, top_k=40)
+    texts = [a["answer"].lower() for a in merged]
+    assert len(texts) == len(set(texts))
+    total = sum(a["score"] for a in merged)
+    assert total >= sum(a["score"] for a in unmerged[:len(merged)]) - 1e-9
+    assert max(a["score"] for a in merged) >= max(a["score"] for a in unmerged)
+
+
+@pytest.mark.parametrize("kwargs", [{"top_k": -3}, {"top_k": 0}, {"top_k": 2.5}, {"top_k": True}])
+def test_numbers_are_validated(pipes, kwargs):
+    fill = pipes("fill-mask", "pt")
+    with pytest.raises(ValueError, match="top_k must be an integer"):
+        fill("paris is the [MASK] of france.", **kwargs)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_transformers_device_convention(tiny_model_dirs, framework):
+    """-1 is the CPU in every framework; an accelerator this machine lacks is an error, not a fallback."""
+    require(MODULES[framework])
+    folder = tiny_model_dirs["BertForMaskedLM"]
+    cpu = pipeline("fill-mask", model=folder, framework=framework, device=-1)
+    assert cpu("paris is the [MASK] of france.", top_k=1)
+    with pytest.raises(ValueError, match="device"):
+        pipeline("fill-mask", model=folder, framework=framework, device=7)
+
+
+def test_without_framework_the_installed_one_is_used(tiny_model_dirs, monkeypatch):
+    from bertzoo import adapters
+
+    assert pipeline("fill-mask", model=tiny_model_dirs["BertForMaskedLM"]).framework == "pt"
+    monkeypatch.setitem(adapters.REQUIRES, "pt", ("torch_absent_for_this_test",))
+    assert pipeline("fill-mask", model=tiny_model_dirs["BertForMaskedLM"]).framework == "tf"
