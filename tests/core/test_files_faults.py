@@ -136,14 +136,14 @@ def test_a_fault_at_any_step_of_the_commit_leaves_old_or_new(tmp_path, persisten
 def test_an_unfinishable_commit_raises_the_clear_error_and_completes_later(tmp_path, monkeypatch):
     folder = tmp_path / "m"
     write_tree(folder, OLD)
-    faults = Faults()
-    with pytest.raises(InterruptedWriteError, match="interrupted while moving its files in") as e:
-        with atomic_folder(folder) as tmp:
-            write_tree(tmp, WRITE)
-            faults.fail_at = faults.calls + 1 + 30  # fsyncs and the journal pass; the moves fail for good
-            faults.persistent = True
-            faults.arm()
-    faults.disarm()
+    faults = Faults(fail_at=31, persistent=True)  # the fsyncs and the journal pass; the moves fail for good
+    try:
+        with pytest.raises(InterruptedWriteError, match="interrupted while moving its files in") as e:
+            with atomic_folder(folder) as tmp:
+                write_tree(tmp, WRITE)
+                faults.arm()
+    finally:
+        faults.disarm()
     assert "Rerun the command that wrote it" in str(e.value) and str(folder) in str(e.value)
     real_replace = os.replace
     monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(PermissionError(13, "read-only")))
