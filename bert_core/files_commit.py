@@ -1,16 +1,12 @@
 """The commit protocol behind ``bert_core.files.atomic_folder``: lock, staging, journal, roll forward.
 
-A folder write stages every new file in ``<folder>/.bertzoo-staging-<pid>-<id>/new/`` (inside the destination, so
-a destination that is a mount point works: every rename stays on one filesystem). The commit then
-
-1. fsyncs the staged files, 2. atomically writes ``COMMIT.json`` in the staging folder naming the new files and
-the old files they supersede (from here on the write is decided), 3. moves the old files aside (into the staging
-folder's ``old/``) and the new ones in, config files out first and in last, 4. fsyncs the folder, deletes the
-journal, then the staging folder.
-
-A kill at any point leaves either no journal (the old checkpoint untouched, the staging folder a leftover that the
-next write or check removes) or a journal with every new file complete on disk: ``roll_forward`` finishes the
-moves (it is idempotent). Writers hold an exclusive ``flock`` on the destination folder itself (no lock file).
+New files are staged in ``<folder>/.bertzoo-staging-<pid>-<id>/new/`` (inside the destination: every rename stays
+on one filesystem). The commit fsyncs them, atomically writes the journal ``COMMIT.json`` (the new names and the
+old ones they supersede; from here the write is decided), moves old files aside into ``old/`` and new ones in
+(config files out first, in last), fsyncs the folder, then deletes the journal and the staging folder. A kill
+leaves no journal (old files untouched, a leftover the next write or check removes) or a journal whose files
+are all on disk, which ``roll_forward`` (idempotent) completes. Writers ``flock`` the destination folder itself.
+See docs/design.md, "Atomic writes".
 """
 
 from __future__ import annotations
@@ -214,7 +210,7 @@ def remove_tree(path: str) -> None:
 
 def interrupted(folder: str, staging: str, why: str) -> InterruptedWriteError:
     return InterruptedWriteError(
-        f"{folder}: an earlier write into this folder was interrupted while moving its files in "
+        f"{folder}: a write into this folder was interrupted while moving its files in "
         f"({os.path.basename(staging)}) and {why}; the folder may mix old and new files. Rerun the command that "
         f"wrote it (a save or convert into {folder}), or run bert_core.files.check_folder({folder!r}) with write "
         "access to complete the interrupted write.")
@@ -257,6 +253,7 @@ def check(folder: str, timeout: float) -> None:
             recover(folder)
     except FolderBusyError:
         if decided:
-            raise FolderBusyError(f"{folder}: another process is committing a write into this folder and did not "
-                                  f"finish within {timeout:g} s{_writers(folder)}. Retry when it has finished.") from None
+            raise FolderBusyError(f"{folder}: another process is committing a write into this folder and did "
+                                  f"not finish within {timeout:g} s{_writers(folder)}. Retry when it has finished."
+                                  ) from None
         # a live writer is still staging its files: the folder itself holds the complete old ones

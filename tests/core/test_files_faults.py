@@ -95,7 +95,8 @@ class Faults:
     def _wrap(self, original, name):
         def wrapped(*args, **kwargs):
             self.calls += 1
-            if self.fail_at is not None and (self.calls == self.fail_at or self.persistent and self.calls > self.fail_at):
+            failing = self.fail_at is not None and self.calls >= self.fail_at
+            if failing and (self.persistent or self.calls == self.fail_at):
                 raise OSError(5, f"injected fault in {name} at step {self.calls}")
             return original(*args, **kwargs)
         return wrapped
