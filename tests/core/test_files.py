@@ -166,3 +166,14 @@ def test_folder_writes_follow_the_umask(tmp_path):
         os.umask(old)
     assert (tmp_path / "m" / "config.json").stat().st_mode & 0o777 == 0o640
     assert (tmp_path / "m" / "variables").stat().st_mode & 0o777 == 0o750
+
+
+def test_nested_folder_writes_commit_together(tmp_path):
+    """A trainer can save the model (itself an atomic_folder write) and its state in one commit."""
+    out = tmp_path / "checkpoint"
+    with atomic_folder(out) as tmp:
+        with atomic_folder(tmp) as inner:
+            _write(inner, **{"config.json": "{}", "model.safetensors": "w"})
+        _write(tmp, **{"training_state.pt": "state"})
+        assert not (out / "config.json").exists()
+    assert sorted(os.listdir(out)) == ["config.json", "model.safetensors", "training_state.pt"]
