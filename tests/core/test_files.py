@@ -177,3 +177,16 @@ def test_nested_folder_writes_commit_together(tmp_path):
         _write(tmp, **{"training_state.pt": "state"})
         assert not (out / "config.json").exists()
     assert sorted(os.listdir(out)) == ["config.json", "model.safetensors", "training_state.pt"]
+
+
+def test_bertzoo_fsync_0_skips_the_data_flush_only(tmp_path, monkeypatch):
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.path.isdir(f"/proc/self/fd/{fd}")) or real(fd))
+    for flag in ("1", "0"):
+        monkeypatch.setenv("BERTZOO_FSYNC", flag)
+        synced.clear()
+        with atomic_folder(tmp_path / flag) as tmp:
+            _write(tmp, **{"config.json": "{}", "model.safetensors": "w"})
+        files = synced.count(False)  # the two data files, then the journal
+        assert files == (3 if flag == "1" else 1) and synced.count(True) >= 3
