@@ -27,7 +27,7 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/pip install -q -e ".[bench]"
-	$(BIN)/python bench/tokenizers.py
+	$(BIN)/python bench/tokenizer_speed.py
 	$(BIN)/python bench/inference.py
 
 docs: $(STAMP)

@@ -20,11 +20,6 @@ import sys
 import time
 from typing import Any, Callable
 
-# bench/ holds a script named tokenizers.py: keep it from shadowing the tokenizers package when run as a script.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-sys.path.insert(0, os.path.dirname(_HERE))
-
 import numpy as np  # noqa: E402
 
 BASE = dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
 
@@ -30,11 +29,8 @@ import numpy as np
 
 os.environ.setdefault("USE_TF", "0")  # transformers must not import TensorFlow for the torch baseline
 os.environ.setdefault("USE_FLAX", "0")
-# The repository root replaces bench/ on the path: bench/tokenizers.py would shadow the tokenizers library.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [os.path.dirname(_HERE)] + [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-
-from bert_core import BertConfig  # noqa: E402
+from bert_core import BertConfig
+from bertzoo.adapters import get_adapter
 
 BASELINE = "transformers"
 Inputs = dict[str, np.ndarray]
@@ -55,18 +51,15 @@ def model_flops(config: BertConfig, batch: int, seq: int) -> float:
 
 def random_weights(config: BertConfig, seed: int = 0) -> dict[str, np.ndarray]:
     """The model's weights in the interchange schema (numpy), initialised as transformers does."""
-    import bert_torch
-    return bert_torch.BertModel(config, seed=seed).schema_state_dict()
+    adapter = get_adapter("pt")
+    return adapter.state_dict(adapter.build(config, "BertModel", seed=seed))
 
 
 # -- one runner per framework ---------------------------------------------------------------------------------
 def runner_torch(config: BertConfig, weights: dict[str, np.ndarray]) -> Callable[[Inputs], object]:
     import torch
 
-    import bert_torch
-    model = bert_torch.BertModel(config.copy(attn_implementation="sdpa"))
-    model.load_schema_state_dict(weights)
-    model.eval()
+    model = get_adapter("pt").build(config.copy(attn_implementation="sdpa"), "BertModel", weights).model
 
     def run(inputs: Inputs):
         with torch.inference_mode():
@@ -93,9 +86,7 @@ def runner_transformers(config: BertConfig, weights: dict[str, np.ndarray]) -> C
 
 
 def runner_flax(config: BertConfig, weights: dict[str, np.ndarray]) -> Callable[[Inputs], object]:
-    import bert_flax
-    model = bert_flax.FlaxBertModel(config)
-    model.load_schema_state_dict(weights)
+    model = get_adapter("flax").build(config, "BertModel", weights).model
 
     def run(inputs: Inputs):  # the wrapper checks ids on the host, then calls its cached jax.jit
         return model(**{k: v.astype(np.int32) for k, v in inputs.items()}).last_hidden_state
@@ -105,10 +96,7 @@ def runner_flax(config: BertConfig, weights: dict[str, np.ndarray]) -> Callable[
 def runner_tf(config: BertConfig, weights: dict[str, np.ndarray], jit_compile: bool = False):
     import tensorflow as tf
 
-    import bert_tf
-    model = bert_tf.TFBertModel(config)
-    model(np.ones((1, 2), np.int32))
-    model.load_schema_state_dict(weights)
+    model = get_adapter("tf").build(config, "BertModel", weights).model
     forward = tf.function(lambda ids, mask, types: model(input_ids=ids, attention_mask=mask, token_type_ids=types)
                           .last_hidden_state, jit_compile=jit_compile)
 

@@ -38,9 +38,6 @@ os.environ.setdefault("USE_TF", "0")  # transformers (the baseline) would otherw
 os.environ.setdefault("USE_FLAX", "0")
 os.environ.setdefault("USE_JAX", "0")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-# bench/tokenizers.py would shadow the `tokenizers` package: drop this script's folder from the import path.
-sys.path = [p for p in sys.path if pathlib.Path(p or ".").resolve() != ROOT / "bench"]
-sys.path.insert(0, str(ROOT))
 
 from bert_core.data import PretrainingExamples, read_documents, tokenize_documents  # noqa: E402
 from bert_core.data.instances import iter_instances  # noqa: E402

@@ -34,9 +34,6 @@ import numpy as np
 
 os.environ.setdefault("USE_TF", "0")  # transformers must not import TensorFlow for the torch baseline
 os.environ.setdefault("USE_FLAX", "0")
-# The repository root replaces bench/ on the path: bench/tokenizers.py would shadow the tokenizers library.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [os.path.dirname(_HERE)] + [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
 from bert_core import BertConfig  # noqa: E402
 from bert_core.training import TrainingConfig, decays  # noqa: E402

@@ -18,17 +18,12 @@ import argparse
 import hashlib
 import logging
 import pathlib
-import sys
 import sysconfig
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
-# This file is named like the `tokenizers` library: keep its folder off the path so `import tokenizers` finds the
-# library, and put the repository first so `bert_core` imports from this checkout.
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if pathlib.Path(p or ".").resolve() != HERE]
-
-from bert_core import BertTokenizer, BertTokenizerFast  # noqa: E402
+from bert_core import BertTokenizer, BertTokenizerFast
 
 PATTERNS = ("*.txt", "*.md", "*.rst", "LICENSE*", "LICENCE*", "copyright")
 

@@ -15,7 +15,7 @@ source format (safetensors, bin, flax msgpack, tf h5, tf1). Then every (source, 
 Limits (issue 6): time <= 3x the baseline, peak memory <= 2x the checkpoint size. Pairs whose format modules are
 missing are skipped. Usage::
 
-    .venv/bin/python bench/conversion.py [--formats safetensors,bin,flax,tf,tf1] [--layers 12] [--dir /tmp/x]
+    .venv/bin/python bench/conversion_speed.py [--formats safetensors,bin,flax,tf,tf1] [--layers 12] [--dir /tmp/x]
 """
 
 from __future__ import annotations
