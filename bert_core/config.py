@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 from typing import Any
 
@@ -62,6 +63,12 @@ _POSITIVE_INTS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attenti
 
 class ConfigError(ValueError):
     """A config value is invalid; the message says which field and what is allowed."""
+
+
+def _check_float(name: str, value: Any, allowed: str, ok) -> None:
+    """Raise ConfigError unless ``value`` is a finite real number (not a bool) for which ``ok(value)`` holds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
+        raise ConfigError(f"{name} must be {allowed} (finite), got {value!r}.")
 
 
 class BertConfig:
@@ -157,16 +164,14 @@ class BertConfig:
             raise ConfigError(f"attn_implementation {self.attn_implementation!r} is unknown; choose one of "
                               f"{', '.join(ATTN_IMPLEMENTATIONS)}.")
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"):
-            value = getattr(self, name)
-            if value is None and name == "classifier_dropout":
+            if name == "classifier_dropout" and self.classifier_dropout is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-                raise ConfigError(f"{name} must be a probability in [0, 1), got {value!r}.")
+            _check_float(name, getattr(self, name), "a probability in [0, 1)", lambda v: 0 <= v < 1)
+        _check_float("layer_norm_eps", self.layer_norm_eps, "a positive number", lambda v: v > 0)
+        _check_float("initializer_range", self.initializer_range, "a number >= 0", lambda v: v >= 0)
         if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
             raise ConfigError(f"problem_type {self.problem_type!r} is unknown; choose one of "
                               f"{', '.join(PROBLEM_TYPES)} or None.")
-        if not isinstance(self.layer_norm_eps, (int, float)) or self.layer_norm_eps <= 0:
-            raise ConfigError(f"layer_norm_eps must be a positive number, got {self.layer_norm_eps!r}.")
         if sorted(self.label2id.values()) != sorted(self.id2label):
             raise ConfigError("label2id and id2label disagree: label2id must map every label to its id in id2label.")
 
@@ -200,8 +205,12 @@ class BertConfig:
         try:
             with open(path, encoding="utf-8") as f:
                 data = json.load(f)
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); save the config as "
+                              "UTF-8 JSON.") from None
         except json.JSONDecodeError as e:
-            raise ConfigError(f"{path} is not valid JSON: {e}") from None
+            raise ConfigError(f"{path} is not valid JSON ({e}); the file is truncated or was not written as "
+                              "JSON: restore it from the original checkpoint.") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path} must hold a JSON object, found {type(data).__name__}.")
         return cls.from_dict(data)
