@@ -31,6 +31,7 @@ class BertPreTrainedModel(CheckpointMixin, nn.Module):
         if not isinstance(config, BertConfig):
             raise TypeError(f"config must be a bert_core.BertConfig (or a dict of its fields), got "
                             f"{type(config).__name__}.")
+        config.validate_for_model()
         self.config = config
 
     # -- initialisation and tying ---------------------------------------------------------------------------

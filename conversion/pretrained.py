@@ -17,7 +17,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from bert_core.config import CONFIG_NAME, GOOGLE_CONFIG_NAME, BertConfig
+from bert_core.config import CONFIG_NAME, GOOGLE_CONFIG_NAME, LOADING_KEYWORDS, BertConfig
 from bert_core.heads import head_from_class_name
 from conversion.api import load_state_dict
 from conversion.errors import CheckpointError, WeightMismatchError
@@ -26,13 +26,6 @@ from conversion.formats.common import is_float_dtype
 from conversion.heads import expected_shapes
 from conversion.schema import LoadReport, StateDict, match
 
-# transformers v4 loading keywords: accepted and consumed (local folders need none of them).
-LOADING_KEYWORDS = frozenset({
-    "cache_dir", "force_download", "resume_download", "proxies", "local_files_only", "token", "use_auth_token",
-    "revision", "subfolder", "mirror", "trust_remote_code", "from_pt", "from_tf", "from_flax", "low_cpu_mem_usage",
-    "use_safetensors", "_do_init", "_fast_init", "variant", "offload_folder", "offload_state_dict", "max_memory",
-    "_from_auto", "_from_pipeline", "_commit_hash", "code_revision", "weights_only", "adapter_kwargs",
-    "key_mapping", "load_weight_prefix"})
 _LABEL_HEADS = ("BertForSequenceClassification", "BertForTokenClassification")
 
 
@@ -173,8 +166,7 @@ def _config(cls: type, path: str, config: Any, overrides: dict) -> tuple[BertCon
         config, labels, source = config.copy(), True, "the config passed"
     else:
         raise TypeError(f"config must be a BertConfig, a path or None, got {type(config).__name__}.")
-    known = set(config.to_dict()) | {"num_labels"}
-    unknown = sorted(k for k in overrides if k not in known)
+    unknown = sorted(k for k in overrides if not config.is_known(k))
     if unknown:
         raise TypeError(f"{cls.__name__}.from_pretrained() got unexpected keyword argument(s) "
                         f"{', '.join(map(repr, unknown))}: neither a loading option nor a BertConfig field.")
@@ -209,8 +201,7 @@ def prepare(cls: type, path: str | os.PathLike, *, config: Any = None, ignore_mi
     if head in _LABEL_HEADS and not labels_given and n is not None and n != config.num_labels:
         config.num_labels = n
         notes.append(f"num_labels={n} read from classifier.weight (the config gives no labels)")
-    if hasattr(config, "validate_for_model"):
-        config.validate_for_model()
+    config.validate_for_model()
     expected, optional = expected_shapes(config, head)
     _, report = match(state_dict, expected, ignore_mismatched_sizes=True, optional=optional)
     if report.mismatched and not ignore_mismatched_sizes:

@@ -60,3 +60,10 @@ def test_save_load_through_the_base_model_prefix(tmp_path, save_head, load_head)
     word = "embeddings.word_embeddings.weight"
     src = sd.get(word, sd.get("bert." + word))
     np.testing.assert_array_equal(loaded.get(word, loaded.get("bert." + word)), src)
+
+
+def test_heads_not_dividing_hidden_size_is_refused_by_the_model():
+    from bert_core import BertConfig
+
+    with pytest.raises(ValueError, match="divisible"):
+        bert_tf.TFBertModel(BertConfig(hidden_size=30, num_attention_heads=4, num_hidden_layers=1))

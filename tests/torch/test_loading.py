@@ -98,3 +98,9 @@ def test_save_load_through_the_base_model_prefix(tmp_path, save_head, load_head)
     loaded = bert_torch.MODEL_CLASSES[load_head].from_pretrained(tmp_path / "dst")
     a, b = model.base_model.state_dict(), loaded.base_model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in b if k in a) and len(set(a) & set(b)) > 10
+
+
+def test_heads_not_dividing_hidden_size_is_refused_by_the_model():
+    config = bert_torch.BertModel.config_class(hidden_size=30, num_attention_heads=4, num_hidden_layers=1)
+    with pytest.raises(ValueError, match="divisible"):
+        bert_torch.BertModel(config)
