@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -58,10 +59,23 @@ def stack_layers(flat: dict[str, Any], num_layers: int) -> dict[str, Any]:
 
 
 class CheckpointMixin:
-    """``schema_state_dict``, ``load_schema_state_dict``, ``from_pretrained``, ``save_pretrained``."""
+    """``schema_state_dict``, ``load_schema_state_dict``, ``from_pretrained``, ``save_pretrained``.
+
+    The host class (``FlaxBertPreTrainedModel``) provides what is declared below.
+    """
 
     config: BertConfig
     head: str
+    scan_layers: bool
+    seed: int
+    input_shape: tuple[int, ...]
+    param_dtype: Any
+    params: dict
+    _params: dict | None
+    _jitted: dict
+    load_report: Any
+    init_weights: Callable[..., dict]
+    param_shapes: Callable[..., dict]
 
     def _flat_layers(self, params: dict) -> dict[str, Any]:
         flat = {"/".join(k): v for k, v in flatten_dict(params).items()}
@@ -93,8 +107,10 @@ class CheckpointMixin:
         Shape mismatches raise ``WeightMismatchError`` unless ``ignore_mismatched_sizes``; parameters the
         checkpoint lacks keep their current (or fresh random) values.
         """
+        from conversion.pretrained import check_tensors
         from conversion.schema import match, normalize
 
+        check_tensors(state_dict)
         state_dict = normalize(state_dict)
         expected = self._expected_shapes()
         if _TIED not in expected:  # tied decoder: the word embeddings are used, a stored copy is redundant
@@ -114,37 +130,38 @@ class CheckpointMixin:
         return report
 
     @classmethod
-    def from_pretrained(cls, folder: str | os.PathLike, config: BertConfig | None = None, dtype: Any = jnp.float32,
-                        param_dtype: Any = jnp.float32, ignore_mismatched_sizes: bool = False, _do_init: bool = True,
-                        input_shape: tuple[int, ...] = (1, 1), seed: int = 0, gradient_checkpointing: bool = False,
-                        scan_layers: bool = False, **config_overrides: Any):
-        """Load ``config.json`` and the weights (``flax_model.msgpack``, ``model.safetensors``, ``pytorch_model.bin``,
-        ``tf_model.h5`` or a TF1 checkpoint) from ``folder``.
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *model_args: Any,
+                        config: BertConfig | str | os.PathLike | None = None, ignore_mismatched_sizes: bool = False,
+                        output_loading_info: bool = False, **kwargs: Any):
+        """Load ``config.json`` and the weights (``flax_model.msgpack`` preferred; ``model.safetensors``,
+        ``pytorch_model.bin``, ``tf_model.h5`` or a TF1 checkpoint) from a folder.
 
-        Missing and unexpected weights are logged by name; shape mismatches raise unless
-        ``ignore_mismatched_sizes``. With ``_do_init=False`` returns ``(model, params)`` as transformers did.
+        The config is checked against the checkpoint's shapes before the model is built; shape mismatches raise
+        unless ``ignore_mismatched_sizes``; missing and unexpected weights are logged by name. Model keywords:
+        ``dtype``, ``param_dtype``, ``input_shape``, ``seed``, ``gradient_checkpointing``, ``scan_layers``;
+        other keywords are transformers' loading options (consumed) or config fields (anything else is a
+        TypeError). With ``_do_init=False`` returns ``(model, params)`` as transformers did; otherwise
+        ``output_loading_info=True`` returns ``(model, info)``.
         """
-        import conversion
+        from conversion.pretrained import finish, prepare
 
-        folder = os.fspath(folder)
-        config = BertConfig.from_pretrained(folder) if config is None else config.copy()
-        if "num_labels" in config_overrides and "id2label" not in config_overrides:
-            config.num_labels = config_overrides.pop("num_labels")  # resets id2label / label2id, as transformers
-            config.validate()
-        if config_overrides:
-            config = config.copy(**config_overrides)
-        state_dict = conversion.load_state_dict(folder)
-        model = cls(config, input_shape=input_shape, seed=seed, dtype=dtype, param_dtype=param_dtype, _do_init=False,
-                    gradient_checkpointing=gradient_checkpointing, scan_layers=scan_layers)
-        report = model.load_schema_state_dict(state_dict, ignore_mismatched_sizes=ignore_mismatched_sizes,
-                                              source=folder)
-        if report.missing or report.unexpected or report.mismatched:
-            logger.warning("Loading %s from %s: %s", cls.__name__, folder, report.summary())
-        model.load_report = report
-        if not _do_init:
+        if model_args:
+            raise TypeError(f"{cls.__name__}.from_pretrained() takes the folder only; pass config fields by name.")
+        options = {"dtype": jnp.float32, "param_dtype": jnp.float32, "_do_init": True, "input_shape": (1, 1),
+                   "seed": 0, "gradient_checkpointing": False, "scan_layers": False}
+        prepared = prepare(cls, pretrained_model_name_or_path, config=config, kwargs=kwargs, native="flax",
+                           ignore_mismatched_sizes=ignore_mismatched_sizes, output_loading_info=output_loading_info,
+                           options=options)
+        opts = dict(prepared.options)
+        do_init = opts.pop("_do_init")
+        model = cls(prepared.config, _do_init=False, **opts)
+        report = model.load_schema_state_dict(prepared.state_dict, ignore_mismatched_sizes=True,
+                                              source=prepared.source)
+        info = finish(model, report, prepared, logger)
+        if not do_init:
             params, model._params = model._params, None
             return model, params
-        return model
+        return (model, info.as_dict()) if output_loading_info else model
 
     def save_pretrained(self, folder: str | os.PathLike, params: dict | None = None) -> list[str]:
         """Write ``config.json`` and ``flax_model.msgpack`` into ``folder`` atomically; returns the file names."""

@@ -14,7 +14,7 @@ import numpy as np
 
 from bert_core.config import BertConfig
 from bert_core.files import atomic_folder
-from conversion import LoadReport, load_state_dict, match
+from conversion import LoadReport, match
 from conversion.formats import tf_h5
 from conversion.names import tf as tf_names
 from conversion.schema import TIED_DECODER_WEIGHT
@@ -41,7 +41,7 @@ class TFCheckpointMixin:
     """Schema export/import, ``from_pretrained`` and ``save_pretrained`` for every TFBert* model."""
 
     head: str = "BertModel"
-    config: BertConfig
+    config: BertConfig  # set by the host (TFBertPreTrainedModel)
 
     def _schema_variables(self) -> dict[str, tuple[object, bool]]:
         base = self.head == "BertModel"
@@ -58,6 +58,9 @@ class TFCheckpointMixin:
 
     def load_schema_state_dict(self, state_dict, ignore_mismatched_sizes: bool = False) -> LoadReport:
         """Assign schema-named arrays to the model's variables; returns what was missing/unexpected/mismatched."""
+        from conversion.pretrained import check_tensors
+
+        check_tensors(state_dict)
         variables = self._schema_variables()
         expected = {name: tuple(var.shape[::-1] if kernel else var.shape)
                     for name, (var, kernel) in variables.items()}
@@ -71,25 +74,26 @@ class TFCheckpointMixin:
         return report
 
     @classmethod
-    def from_pretrained(cls, folder: str | os.PathLike, config: BertConfig | None = None,
-                        ignore_mismatched_sizes: bool = False, **config_overrides):
-        """Build the model from ``config.json`` and load weights in any format (tf_model.h5 preferred)."""
-        folder = os.fspath(folder)
-        num_labels = config_overrides.pop("num_labels", None)  # replaces id2label, as in transformers
-        if config is None:
-            config = BertConfig.from_pretrained(folder, **config_overrides)
-        elif config_overrides:
-            config = config.copy(**config_overrides)
-        if num_labels is not None:
-            config = config.copy()
-            config.num_labels = num_labels
-        model = cls(config)
-        h5 = folder if folder.endswith(".h5") else os.path.join(folder, tf_h5.WEIGHTS_NAME)
-        state_dict = tf_h5.read(h5) if os.path.isfile(h5) else load_state_dict(folder)
-        report = model.load_schema_state_dict(state_dict, ignore_mismatched_sizes=ignore_mismatched_sizes)
-        if report.missing or report.unexpected or report.mismatched:
-            logger.warning("Loading %s from %s: %s", cls.__name__, folder, report.summary())
-        return model
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *model_args,
+                        config: BertConfig | str | os.PathLike | None = None, ignore_mismatched_sizes: bool = False,
+                        output_loading_info: bool = False, **kwargs):
+        """Build the model from ``config.json`` and load weights in any format (``tf_model.h5`` preferred).
+
+        The config is checked against the checkpoint's shapes before the model is built; a shape mismatch raises
+        naming the tensor unless ``ignore_mismatched_sizes``. Keywords are transformers' loading options
+        (consumed) or config fields; anything else is a TypeError. The report is in ``model.load_report``;
+        ``output_loading_info=True`` returns ``(model, info)`` with transformers' keys.
+        """
+        from conversion.pretrained import finish, prepare
+
+        if model_args:
+            raise TypeError(f"{cls.__name__}.from_pretrained() takes the folder only; pass config fields by name.")
+        prepared = prepare(cls, pretrained_model_name_or_path, config=config, kwargs=kwargs, native="tf",
+                           ignore_mismatched_sizes=ignore_mismatched_sizes, output_loading_info=output_loading_info)
+        model = cls(prepared.config)
+        report = model.load_schema_state_dict(prepared.state_dict, ignore_mismatched_sizes=True)
+        info = finish(model, report, prepared, logger)
+        return (model, info.as_dict()) if output_loading_info else model
 
     def save_pretrained(self, folder: str | os.PathLike) -> list[str]:
         """Write ``config.json`` and ``tf_model.h5`` (transformers' layout) atomically; returns the file names."""

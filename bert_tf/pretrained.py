@@ -45,6 +45,7 @@ class TFBertPreTrainedModel(TFCheckpointMixin, keras.Model):
 
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(**kwargs)
+        config.validate_for_model()
         self.config = config
         self.bert = TFBertMainLayer(config, add_pooling_layer=self.add_pooling_layer, name="bert")
 

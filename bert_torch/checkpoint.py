@@ -11,6 +11,8 @@ import glob
 import logging
 import os
 import re
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,9 @@ from conversion.schema import TIED_DECODER_BIAS, TIED_DECODER_WEIGHT, LoadReport
 logger = logging.getLogger("bert_torch")
 
 WEIGHTS_NAME = "model.safetensors"
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64,
+           "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "half": torch.float16,
+           "float": torch.float32}
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
           "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 
@@ -50,13 +55,59 @@ def _to_numpy(t: torch.Tensor) -> np.ndarray:
 
 
 def _to_torch(a: np.ndarray) -> torch.Tensor:
-    if a.dtype.name == "bfloat16":
-        return torch.from_numpy(np.ascontiguousarray(a).view(np.int16)).view(torch.bfloat16)
-    return torch.from_numpy(np.ascontiguousarray(a))
+    """A tensor over ``a``'s memory (only read: a read-only file-backed array needs no copy)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not writable.*")
+        if a.dtype.name == "bfloat16":
+            return torch.from_numpy(np.ascontiguousarray(a).view(np.int16)).view(torch.bfloat16)
+        return torch.from_numpy(np.ascontiguousarray(a))
+
+
+def resolve_dtype(dtype: Any, config: BertConfig | None = None) -> torch.dtype | None:
+    """``torch.float16``, ``"bfloat16"``, ``"auto"`` (the config's ``torch_dtype``) or None -> a torch dtype."""
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        return resolve_dtype(getattr(config, "torch_dtype", None) or "float32")
+    name = str(dtype).removeprefix("torch.")
+    if name not in _DTYPES:
+        raise ValueError(f"Unknown torch_dtype {dtype!r}; use torch.float32, torch.float16, torch.bfloat16, "
+                         "a string naming one of them, or 'auto'.")
+    return _DTYPES[name]
+
+
+def _device(device_map: Any) -> torch.device | None:
+    """transformers' ``device_map`` for a model placed whole: ``"auto"``, ``"cpu"``, ``"cuda:0"``, ``0`` or
+    ``{"": device}``."""
+    if device_map is None:
+        return None
+    if isinstance(device_map, dict):
+        if set(device_map) != {""}:
+            raise ValueError(f"device_map {device_map!r} splits the model; bert_torch places a model whole: pass "
+                             "one device ('cpu', 'cuda:0', 'auto') or {'': device}.")
+        device_map = device_map[""]
+    if device_map == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(device_map, int):
+        return torch.device("cuda", device_map)
+    try:
+        return torch.device(device_map)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device_map {device_map!r} is not a device; use 'auto', 'cpu', 'cuda:0' or "
+                         "{'': device}.") from None
 
 
 class CheckpointMixin:
-    """Schema mapping and HF-style folder save / load, shared by every bert_torch model class."""
+    """Schema mapping and HF-style folder save / load, shared by every bert_torch model class.
+
+    The host class (``BertPreTrainedModel``, an ``nn.Module``) provides what is declared below.
+    """
+
+    config: BertConfig
+    state_dict: Callable[..., dict[str, torch.Tensor]]
+    weights_tied: Callable[[], bool]
+    tie_weights: Callable[[], None]
+    dtype: torch.dtype
 
     # -- schema ---------------------------------------------------------------------------------------------
     def _schema_tensors(self) -> dict[str, torch.Tensor]:
@@ -75,6 +126,9 @@ class CheckpointMixin:
         legacy gamma/beta; raises ``conversion.WeightMismatchError`` naming each tensor whose shape differs
         unless ``ignore_mismatched_sizes`` (those keep their initial values). Returns the report of missing,
         unexpected and mismatched names."""
+        from conversion.pretrained import check_tensors
+
+        check_tensors(state_dict)
         targets = self._schema_tensors()
         sd = dict(state_dict)
         if self.weights_tied():
@@ -88,44 +142,39 @@ class CheckpointMixin:
 
     # -- folders --------------------------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, folder: str | os.PathLike, config: BertConfig | None = None,
-                        ignore_mismatched_sizes: bool = False, torch_dtype: Any = None, **config_overrides: Any):
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *model_args: Any,
+                        config: BertConfig | str | os.PathLike | None = None, ignore_mismatched_sizes: bool = False,
+                        output_loading_info: bool = False, **kwargs: Any):
         """Build the model from a folder holding ``config.json`` and weights in any format
-        ``conversion.load_state_dict`` reads (safetensors, sharded or not, ...).
+        ``conversion.load_state_dict`` reads (safetensors, sharded or not, ...), as transformers v4 does.
 
-        Missing and unexpected names are logged as warnings; a shape mismatch raises, naming the tensor, unless
-        ``ignore_mismatched_sizes``. ``torch_dtype`` (or ``dtype``, transformers' newer name: ``torch.float16``,
-        ``"bfloat16"``, ``"auto"`` = the config's) casts the model; default float32. ``config_overrides`` replace
-        config fields (e.g. ``attn_implementation="sdpa"``, ``num_labels=5``). The model is returned in eval mode
-        with the report in ``model.load_report``.
+        The config is checked against the checkpoint's shapes before the model is built; a shape mismatch raises
+        (a ``RuntimeError``, as in transformers), naming the tensor, unless ``ignore_mismatched_sizes``. Missing
+        and unexpected names are logged as warnings. ``torch_dtype`` (or ``dtype``: ``torch.float16``,
+        ``"bfloat16"``, ``"auto"`` = the config's) casts the model; default float32. ``device_map`` (``"cpu"``,
+        ``"cuda:0"``, ``"auto"``, or ``{"": device}``) places the whole model. Other keywords are transformers'
+        loading options (``subfolder``, ``local_files_only``, ``revision``, ...: consumed) or config fields
+        (``attn_implementation="sdpa"``, ``num_labels=5``); anything else is a TypeError. The model is returned
+        in eval mode with the report in ``model.load_report``; ``output_loading_info=True`` returns
+        ``(model, info)`` with transformers' keys.
         """
-        folder = os.fspath(folder)
-        if "dtype" in config_overrides and torch_dtype is None:  # transformers >= 4.56's name for torch_dtype
-            torch_dtype = config_overrides.pop("dtype")
-        config = BertConfig.from_pretrained(folder) if config is None else config.copy()
-        if "num_labels" in config_overrides and "id2label" not in config_overrides:
-            config.num_labels = config_overrides.pop("num_labels")  # resets id2label / label2id, as transformers
-            config.validate()
-        if config_overrides:
-            config = config.copy(**config_overrides)
-        state_dict = conversion.load_state_dict(folder)
-        model = cls(config)
-        report = model.load_schema_state_dict(state_dict, ignore_mismatched_sizes=ignore_mismatched_sizes)
-        if report.missing:
-            logger.warning("%s: weights newly initialised (not in %s): %s", cls.__name__, folder,
-                           ", ".join(report.missing))
-        if report.unexpected:
-            logger.warning("%s: weights in %s not used by the model: %s", cls.__name__, folder,
-                           ", ".join(report.unexpected))
-        if report.mismatched:
-            logger.warning("%s: weights re-initialised for a shape mismatch: %s", cls.__name__,
-                           ", ".join(f"{n} {a} vs {b}" for n, a, b in report.mismatched))
-        from bert_torch.pretrained import resolve_dtype
-        dtype = resolve_dtype(torch_dtype, config)
-        if dtype is not None:
-            model.to(dtype)
-        model.load_report = report
-        return model.eval()
+        from conversion.pretrained import finish, prepare
+
+        if model_args:
+            raise TypeError(f"{cls.__name__}.from_pretrained() takes the folder only; pass config fields by name.")
+        prepared = prepare(cls, pretrained_model_name_or_path, config=config, kwargs=kwargs, native="safetensors",
+                           ignore_mismatched_sizes=ignore_mismatched_sizes, output_loading_info=output_loading_info,
+                           options={"torch_dtype": None, "dtype": None, "device_map": None})
+        opts = prepared.options
+        dtype = resolve_dtype(opts["dtype"] if opts["torch_dtype"] is None else opts["torch_dtype"], prepared.config)
+        device = _device(opts["device_map"])
+        model = cls(prepared.config)
+        if dtype is not None or device is not None:
+            model.to(device=device, dtype=dtype)
+        report = model.load_schema_state_dict(prepared.state_dict, ignore_mismatched_sizes=True)
+        info = finish(model, report, prepared, logger)
+        model.eval()
+        return (model, info.as_dict()) if output_loading_info else model
 
     def save_pretrained(self, folder: str | os.PathLike, max_shard_size: int | str | None = "5GB") -> list[str]:
         """Write ``config.json`` and ``model.safetensors`` (format "pt"; shards plus

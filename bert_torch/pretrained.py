@@ -8,26 +8,8 @@ import torch
 from torch import nn
 
 from bert_core.config import BertConfig
-from bert_torch.checkpoint import CheckpointMixin
+from bert_torch.checkpoint import CheckpointMixin, resolve_dtype  # noqa: F401 (resolve_dtype re-exported)
 from bert_torch.heads import BertLMPredictionHead
-
-_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64,
-           "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "half": torch.float16,
-           "float": torch.float32}
-
-
-def resolve_dtype(dtype: Any, config: BertConfig | None = None) -> torch.dtype | None:
-    """``torch.float16``, ``"bfloat16"``, ``"auto"`` (the config's ``torch_dtype``) or None -> a torch dtype."""
-    if dtype is None or isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype == "auto":
-        return resolve_dtype(getattr(config, "torch_dtype", None) or "float32")
-    name = str(dtype).removeprefix("torch.")
-    if name not in _DTYPES:
-        raise ValueError(f"Unknown torch_dtype {dtype!r}; use torch.float32, torch.float16, torch.bfloat16, "
-                         "a string naming one of them, or 'auto'.")
-    return _DTYPES[name]
-
 
 class BertPreTrainedModel(CheckpointMixin, nn.Module):
     """Base of every BERT model class.
@@ -49,6 +31,7 @@ class BertPreTrainedModel(CheckpointMixin, nn.Module):
         if not isinstance(config, BertConfig):
             raise TypeError(f"config must be a bert_core.BertConfig (or a dict of its fields), got "
                             f"{type(config).__name__}.")
+        config.validate_for_model()
         self.config = config
 
     # -- initialisation and tying ---------------------------------------------------------------------------
