@@ -83,7 +83,7 @@ def _parse_lines(raw: list[bytes], task: str) -> tuple[list[tuple[int, object]],
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bertzoo.hub import resolve_model
+    from bert_core.hub import resolve_model
     from bertzoo.pipelines import pipeline
 
     pipe = pipeline(args.task, model=resolve_model(args.model), framework=args.framework, device=args.device,

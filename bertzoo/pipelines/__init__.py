@@ -35,7 +35,7 @@ def pipeline(task: str, model: str, framework: str | None = None, device: Any = 
     task = TASK_ALIASES.get(task, task)
     if task not in TASKS:
         raise ValueError(f"Unknown task {task!r}; choose one of {', '.join(sorted(TASKS))}.")
-    from bertzoo.hub import resolve_model
+    from bert_core.hub import resolve_model
 
     return TASKS[task](resolve_model(model), framework=framework, device=device, batch_size=batch_size,
                        tokenizer=tokenizer)
