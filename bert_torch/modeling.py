@@ -18,9 +18,12 @@ from bert_torch.pretrained import BertPreTrainedModel
 logger = logging.getLogger("bert_torch")
 
 
-def _additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """1 = attend, 0 = masked  ->  0 / most negative value, added to the attention scores."""
-    return (1.0 - mask.to(dtype)) * torch.finfo(dtype).min
+def _additive(keep: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Nonzero = attend, 0 = masked  ->  0 / most negative value, added to the attention scores.
+
+    Any nonzero value keeps its token (the project-wide rule, in every framework), so a mask of 2s equals a mask
+    of 1s and one row's values never scale another row's scores."""
+    return (keep == 0).to(dtype) * torch.finfo(dtype).min
 
 
 def _tracing() -> bool:
@@ -100,7 +103,7 @@ class BertModel(BertPreTrainedModel):
         if self.config.is_decoder:
             q = torch.arange(past_len, past_len + seq, device=device)
             k = torch.arange(past_len + seq, device=device)
-            mask = mask * (k[None, :] <= q[:, None])[None, None]
+            mask = (mask != 0) & (k[None, :] <= q[:, None])[None, None]
         return _additive(mask, dtype)
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
