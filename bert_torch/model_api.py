@@ -13,8 +13,23 @@ from typing import Any
 import torch
 from torch import nn
 from torch.distributions import constraints
+from torch.utils import _pytree
+
+from bert_core import outputs as O
 
 _EPSILON = 1e-9  # transformers' scale of the covariance of added rows
+
+
+def _register_outputs() -> None:
+    """Make every output dataclass a pytree node (as transformers does) so ``torch.export`` and
+    ``torch.compile`` can return them."""
+    for value in vars(O).values():
+        if isinstance(value, type) and issubclass(value, O.ModelOutput) and value is not O.ModelOutput:
+            if value not in _pytree.SUPPORTED_NODES:
+                _pytree.register_dataclass(value, serialized_type_name=f"bert_core.outputs.{value.__name__}")
+
+
+_register_outputs()
 
 
 def torchscript_enabled(config) -> bool:
