@@ -8,6 +8,7 @@ tuples by default and clones the tied MLM decoder weight instead of sharing it, 
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -102,7 +103,10 @@ class ModelApiMixin:
         ``attn_implementation`` overrides the config's, other kwargs go to the constructor."""
         dtype = kwargs.pop("torch_dtype", None) or kwargs.pop("dtype", None)
         attn = kwargs.pop("attn_implementation", None)
-        config = config.copy() if attn is None else config.copy(attn_implementation=attn)
+        config = copy.deepcopy(config)  # as transformers: attributes set on the instance (torchscript) survive
+        if attn is not None:
+            config.attn_implementation = attn
+            config.validate()
         return cls(config, torch_dtype=dtype, **kwargs)
 
     def _use_return_dict(self, return_dict: bool | None) -> bool:

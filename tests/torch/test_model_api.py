@@ -68,6 +68,10 @@ def test_from_config_copies_config_and_casts():
     assert config.attn_implementation == "eager"
     base = bert_torch.BertModel._from_config(config, add_pooling_layer=False)
     assert base.pooler is None and base.dtype == torch.float32
+    config.torchscript = True
+    assert isinstance(bert_torch.BertModel._from_config(config).eval()(**torch_inputs()), tuple)
+    with pytest.raises(ValueError, match="attn_implementation"):
+        bert_torch.BertModel._from_config(config, attn_implementation="flash")
 
 
 @pytest.mark.parametrize("head", TRACE_HEADS)
