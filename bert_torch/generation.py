@@ -32,7 +32,25 @@ def warp_logits(scores: Tensor, config: GenerationConfig) -> Tensor:
 
 
 class GenerationMixin:
-    """Adds ``generate`` to a causal LM whose ``forward`` takes ``past_key_values`` / ``use_cache``."""
+    """Adds ``generate`` to a causal LM whose ``forward`` takes ``past_key_values`` / ``use_cache``.
+
+    ``model.generation_config`` (built from the model config on first use, as transformers') holds the defaults
+    ``generate`` starts from; set its fields, or assign a new ``GenerationConfig``, to change them.
+    """
+
+    @property
+    def generation_config(self) -> GenerationConfig:
+        config = self.__dict__.get("_generation_config")
+        if config is None:
+            config = self.__dict__["_generation_config"] = GenerationConfig.from_model_config(self.config)
+        return config
+
+    @generation_config.setter
+    def generation_config(self, value: GenerationConfig) -> None:
+        if not isinstance(value, GenerationConfig):
+            raise TypeError(f"generation_config must be a bert_core.generation.GenerationConfig, got "
+                            f"{type(value).__name__}.")
+        self.__dict__["_generation_config"] = value
 
     @torch.no_grad()
     def generate(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
@@ -42,15 +60,21 @@ class GenerationMixin:
 
         Keyword arguments are ``bert_core.generation.GenerationConfig``'s fields (transformers' names):
         ``max_new_tokens`` / ``max_length``, ``do_sample``, ``temperature``, ``top_k``, ``top_p``,
-        ``eos_token_id``, ``pad_token_id``, ``bos_token_id``, ``use_cache``; the bos / eos / pad defaults come from
-        the model config. Greedy unless ``do_sample``; sampling draws from torch's global RNG, so
+        ``eos_token_id``, ``pad_token_id``, ``bos_token_id``, ``use_cache``; they update ``generation_config``
+        (default: ``model.generation_config``, whose bos / eos / pad ids come from the model config).
+        ``inputs`` is accepted for ``input_ids``, as in transformers. Greedy unless ``do_sample``; sampling draws from torch's global RNG, so
         ``torch.manual_seed`` makes it reproducible. A row that emits an eos id is finished: later positions hold
         ``pad_token_id``. Without ``attention_mask`` pad tokens of the prompt are masked (when pad != eos), as in
         transformers. Positions count from the first column, padded or not (transformers' behaviour for BERT),
         so give equal-length (or right-padded) prompts for exact continuations. Dropout is active in train mode,
         as in transformers: call ``model.eval()`` first.
         """
-        config = GenerationConfig.from_model_config(self.config, generation_config, **kwargs)
+        if "inputs" in kwargs:  # transformers' name for the first argument
+            if input_ids is not None:
+                raise TypeError("generate() got both input_ids and inputs; give one.")
+            input_ids = kwargs.pop("inputs")
+        config = GenerationConfig.from_model_config(self.config, generation_config or self.generation_config,
+                                                    **kwargs)
         device = self.device
         if input_ids is None:
             if config.bos_token_id is None:

@@ -115,3 +115,17 @@ def test_generation_config_validation():
     config = GenerationConfig.from_model_config(tiny_config(eos_token_id=3, pad_token_id=None), max_new_tokens=2)
     assert config.eos_ids == (3,) and config.fill_id == 3 and config.max_new_tokens == 2
     assert GenerationConfig(eos_token_id=[4, 5]).eos_ids == (4, 5)
+
+
+def test_model_generation_config_and_inputs_alias():
+    model = _decoder(eos_token_id=5)
+    assert model.generation_config.eos_token_id == 5 and model.generation_config.max_length == 20
+    model.generation_config.max_new_tokens = 3
+    ids = _prompt()
+    out = model.generate(inputs=ids)
+    assert out.shape[1] <= 8 and torch.equal(out, model.generate(ids, max_new_tokens=3))
+    model.generation_config = GenerationConfig(max_new_tokens=2)
+    assert model.generate(ids).shape == (2, 7)
+    with pytest.raises(TypeError, match="GenerationConfig"):
+        model.generation_config = {"max_new_tokens": 2}
+
