@@ -80,10 +80,10 @@ class BertModel(ModelApiMixin, BertPreTrainedModel):
                 return_dict: bool | None = None) -> O.BaseModelOutputWithPoolingAndCrossAttentions | tuple:
         """Encode ``input_ids`` ``[batch, seq]`` (or ``inputs_embeds`` ``[batch, seq, hidden]``).
 
-        ``attention_mask`` is 1 for tokens to attend to, 0 for padding (``[batch, past + seq]``, or
-        ``[batch, seq, past + seq]``); ``head_mask`` is ``[heads]`` or ``[layers, heads]`` (1 keeps a head).
+        ``attention_mask`` is nonzero (usually 1) for tokens to attend to, 0 for padding (``[batch, past + seq]``,
+        or ``[batch, seq, past + seq]``); ``head_mask`` is ``[heads]`` or ``[layers, heads]`` (1 keeps a head).
         Decoders add the causal mask themselves. Returns the output dataclass, or its tuple with
-        ``return_dict=False``.
+        ``return_dict=False`` (the default in TorchScript mode, ``config.torchscript``).
         """
         cfg = self.config
         output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
