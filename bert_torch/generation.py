@@ -62,12 +62,13 @@ class GenerationMixin:
         ``max_new_tokens`` / ``max_length``, ``do_sample``, ``temperature``, ``top_k``, ``top_p``,
         ``eos_token_id``, ``pad_token_id``, ``bos_token_id``, ``use_cache``; they update ``generation_config``
         (default: ``model.generation_config``, whose bos / eos / pad ids come from the model config).
-        ``inputs`` is accepted for ``input_ids``, as in transformers. Greedy unless ``do_sample``; sampling draws from torch's global RNG, so
-        ``torch.manual_seed`` makes it reproducible. A row that emits an eos id is finished: later positions hold
-        ``pad_token_id``. Without ``attention_mask`` pad tokens of the prompt are masked (when pad != eos), as in
-        transformers. Positions count from the first column, padded or not (transformers' behaviour for BERT),
-        so give equal-length (or right-padded) prompts for exact continuations. Dropout is active in train mode,
-        as in transformers: call ``model.eval()`` first.
+        ``inputs`` is accepted for ``input_ids``, as in transformers.
+
+        Greedy unless ``do_sample``; sampling draws from torch's global RNG, so ``torch.manual_seed`` makes it
+        reproducible. A row that emits an eos id is finished: later positions hold ``pad_token_id``. Without
+        ``attention_mask``, pad tokens of the prompt are masked (when pad != eos), as in transformers. Positions
+        count from the first column, padded or not (transformers' behaviour for BERT), so a left-padded row sees
+        shifted positions. Dropout is active in train mode, as in transformers: call ``model.eval()`` first.
         """
         if "inputs" in kwargs:  # transformers' name for the first argument
             if input_ids is not None:
