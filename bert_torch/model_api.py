@@ -26,8 +26,8 @@ def _register_outputs() -> None:
     ``torch.compile`` can return them."""
     for value in vars(O).values():
         if isinstance(value, type) and issubclass(value, O.ModelOutput) and value is not O.ModelOutput:
-            if value not in _pytree.SUPPORTED_NODES:
-                _pytree.register_dataclass(value, serialized_type_name=f"bert_core.outputs.{value.__name__}")
+            if value not in _pytree.SUPPORTED_NODES:  # once per process
+                torch.export.register_dataclass(value, serialized_type_name=f"bert_core.outputs.{value.__name__}")
 
 
 _register_outputs()
