@@ -72,7 +72,8 @@ def _resized_bias(old: torch.Tensor, n: int, mean_resizing: bool) -> torch.Tenso
     keep = min(n, old.shape[0])
     if n > keep and mean_resizing:
         data = old.detach().float()
-        new[keep:] = torch.normal(float(data.mean()), _EPSILON * float(data.std()), (n - keep,)).to(old.dtype)
+        std = float(data.std()) if data.numel() > 1 else 0.0
+        new[keep:] = torch.normal(float(data.mean()), _EPSILON * std, (n - keep,)).to(new)
     new[:keep] = old[:keep]
     return new
 
