@@ -28,7 +28,7 @@ ALLOWED_FRAMEWORKS = {"bert_core": set(), "conversion": set(), "bert_torch": {"p
                       "bert_flax": {"flax"}, "bertzoo": set()}
 # conversion's readers may use a framework's own reader lazily for its own format
 CONVERSION_READERS = {"formats/torch_bin.py": {"pt"}, "formats/tf1_ckpt.py": {"tf"}}
-OUR_MODULE = re.compile(r"(bert_core|bert_torch|bert_tf|bert_flax|bertzoo|conversion)(\.[A-Za-z_]\w*)+")
+OUR_MODULE = re.compile(r"(bert_torch|bert_tf|bert_flax|bertzoo|conversion)(\.[A-Za-z_]\w*)+")  # module tables for importlib
 
 
 def imported_modules(path: pathlib.Path) -> set[str]:
