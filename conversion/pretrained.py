@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bert_core.config import CONFIG_NAME, GOOGLE_CONFIG_NAME, LOADING_KEYWORDS, BertConfig
+from bert_core.files import check_folder
 from bert_core.heads import head_from_class_name
 from conversion.api import load_state_dict
 from conversion.errors import CheckpointError, WeightMismatchError
@@ -134,6 +135,8 @@ def _resolve(path: str, subfolder: str, local_files_only: bool) -> str:
     if subfolder:
         path = os.path.join(path, subfolder)
     if os.path.exists(path) or os.path.exists(path + ".index"):
+        if os.path.isdir(path):
+            check_folder(path)  # finishes or refuses a write that was interrupted in this folder
         return path
     if local_files_only:
         raise FileNotFoundError(f"{path} does not exist (local_files_only=True: nothing is downloaded).")

@@ -190,3 +190,15 @@ def test_bertzoo_fsync_0_skips_the_data_flush_only(tmp_path, monkeypatch):
             _write(tmp, **{"config.json": "{}", "model.safetensors": "w"})
         files = synced.count(False)  # the two data files, then the journal
         assert files == (3 if flag == "1" else 1) and synced.count(True) >= 3
+
+
+def test_from_pretrained_finishes_an_interrupted_commit_first(tmp_path, monkeypatch):
+    """A loader never reads a half-committed folder: the shared loading step runs check_folder first."""
+    from conversion import pretrained
+
+    calls = []
+    monkeypatch.setattr(pretrained, "check_folder", lambda path: calls.append(path))
+    folder = tmp_path / "model"
+    folder.mkdir()
+    assert pretrained._resolve(str(folder), "", True) == str(folder)
+    assert calls == [str(folder)]
