@@ -32,6 +32,8 @@ class Head:
     flax_name: str | None = None
     task: str | None = None
     """The ``bert_core.training`` task that trains this head (None: not a training task)."""
+    auto_name: str = ""
+    """transformers' Auto class for the head (``AutoModelForMaskedLM``; TF and Flax prefix it)."""
 
     @property
     def tf_name(self) -> str:
@@ -48,29 +50,29 @@ class Head:
 
 
 HEAD_TABLE: tuple[Head, ...] = (
-    Head("BertModel", pooled=True, output_class="BaseModelOutputWithPoolingAndCrossAttentions"),
+    Head("BertModel", pooled=True, output_class="BaseModelOutputWithPoolingAndCrossAttentions", auto_name="AutoModel"),
     Head("BertForPreTraining", pooled=True, mlm=True, nsp=True, classifier="cls.seq_relationship",
          classifier_outputs=2, label_names=("labels", "next_sentence_label"), output_class="BertForPreTrainingOutput",
-         loss="pretraining", task="pretraining"),
+         loss="pretraining", task="pretraining", auto_name="AutoModelForPreTraining"),
     Head("BertLMHeadModel", mlm=True, label_names=("labels",), output_class="CausalLMOutputWithCrossAttentions",
-         loss="causal_lm", causal=True, flax_name="FlaxBertForCausalLM"),
+         loss="causal_lm", causal=True, flax_name="FlaxBertForCausalLM", auto_name="AutoModelForCausalLM"),
     Head("BertForMaskedLM", mlm=True, label_names=("labels",), output_class="MaskedLMOutput", loss="masked_lm",
-         task="mlm"),
+         task="mlm", auto_name="AutoModelForMaskedLM"),
     Head("BertForNextSentencePrediction", pooled=True, nsp=True, classifier="cls.seq_relationship",
          classifier_outputs=2, label_names=("labels",), output_class="NextSentencePredictorOutput",
-         loss="next_sentence"),
+         loss="next_sentence", auto_name="AutoModelForNextSentencePrediction"),
     Head("BertForSequenceClassification", pooled=True, classifier="classifier", classifier_outputs="num_labels",
          label_names=("labels",), output_class="SequenceClassifierOutput", loss="sequence_classification",
-         task="sequence-classification"),
+         task="sequence-classification", auto_name="AutoModelForSequenceClassification"),
     Head("BertForMultipleChoice", pooled=True, classifier="classifier", classifier_outputs=1,
          label_names=("labels",), output_class="MultipleChoiceModelOutput", loss="multiple_choice",
-         choices_axis=True),
+         choices_axis=True, auto_name="AutoModelForMultipleChoice"),
     Head("BertForTokenClassification", classifier="classifier", classifier_outputs="num_labels",
          label_names=("labels",), output_class="TokenClassifierOutput", loss="token_classification",
-         task="token-classification"),
+         task="token-classification", auto_name="AutoModelForTokenClassification"),
     Head("BertForQuestionAnswering", classifier="qa_outputs", classifier_outputs="num_labels",
          label_names=("start_positions", "end_positions"), output_class="QuestionAnsweringModelOutput",
-         loss="span", task="question-answering"),
+         loss="span", task="question-answering", auto_name="AutoModelForQuestionAnswering"),
 )
 HEADS_BY_NAME: dict[str, Head] = {h.name: h for h in HEAD_TABLE}
 HEADS: tuple[str, ...] = tuple(HEADS_BY_NAME)

@@ -5,6 +5,7 @@ Imports torch only (never TensorFlow, JAX or transformers). ``MODEL_CLASSES`` ma
 """
 
 from bert_torch.modeling import (
+    MODEL_CLASSES,
     BertForMaskedLM,
     BertForMultipleChoice,
     BertForNextSentencePrediction,
@@ -16,11 +17,19 @@ from bert_torch.modeling import (
     BertModel,
 )
 from bert_torch.pretrained import BertPreTrainedModel
+from bert_torch.auto import (  # noqa: E402  transformers' Auto classes, after the models they build
+    AUTO_CLASSES,
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForMaskedLM,
+    AutoModelForMultipleChoice,
+    AutoModelForNextSentencePrediction,
+    AutoModelForPreTraining,
+    AutoModelForQuestionAnswering,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+)
 
-MODEL_CLASSES: dict[str, type[BertPreTrainedModel]] = {
-    cls.__name__: cls for cls in (
-        BertModel, BertForPreTraining, BertLMHeadModel, BertForMaskedLM, BertForNextSentencePrediction,
-        BertForSequenceClassification, BertForMultipleChoice, BertForTokenClassification, BertForQuestionAnswering)
-}
-
-__all__ = ["MODEL_CLASSES", "BertPreTrainedModel", *MODEL_CLASSES]
+__all__ = ["MODEL_CLASSES", "BertPreTrainedModel", *MODEL_CLASSES, "AutoConfig", "AutoTokenizer", *AUTO_CLASSES]

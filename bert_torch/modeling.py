@@ -20,6 +20,12 @@ from bert_torch.task_models import (
     BertForTokenClassification,
 )
 
-__all__ = ["BertModel", "HeadModel", "BertForPreTraining", "BertLMHeadModel", "BertForMaskedLM",
+MODEL_CLASSES: dict[str, type[HeadModel] | type[BertModel]] = {
+    cls.__name__: cls for cls in (
+        BertModel, BertForPreTraining, BertLMHeadModel, BertForMaskedLM, BertForNextSentencePrediction,
+        BertForSequenceClassification, BertForMultipleChoice, BertForTokenClassification, BertForQuestionAnswering)
+}
+
+__all__ = ["MODEL_CLASSES", "BertModel", "HeadModel", "BertForPreTraining", "BertLMHeadModel", "BertForMaskedLM",
            "BertForNextSentencePrediction", "BertForSequenceClassification", "BertForMultipleChoice",
            "BertForTokenClassification", "BertForQuestionAnswering"]
