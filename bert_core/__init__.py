@@ -6,9 +6,7 @@ Importing this package imports no deep-learning framework; a pipeline imports on
 from bert_core.config import BertConfig, ConfigError
 from bert_core.heads import HEADS
 from bert_core.pipelines import pipeline
-from bert_core.tokenization_batch import BatchEncoding
-from bert_core.tokenization_bert import BertTokenizer
-from bert_core.tokenization_bert_fast import BertTokenizerFast
+from bert_core.tokenization import BatchEncoding, BertTokenizer, BertTokenizerFast
 
 __version__ = "0.1.0"
 __all__ = ["BertConfig", "ConfigError", "HEADS", "BatchEncoding", "BertTokenizer", "BertTokenizerFast", "pipeline",

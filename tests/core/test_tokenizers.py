@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bert_core import BatchEncoding, BertTokenizer, BertTokenizerFast
-from bert_core.tokenization_files import TokenizerFileError
+from bert_core.tokenization.files import TokenizerFileError
 from tests.conftest import FIXTURES
 
 FOLDER = FIXTURES / "minilm-tokenizer"

@@ -3,25 +3,21 @@
 ``TokenizerBase`` keeps transformers v4's public API (``__call__``, ``pad``, ``decode``, special-token properties,
 ``from_pretrained`` / ``save_pretrained``). A concrete tokenizer supplies the vocabulary lookups, ``_encode_batch``
 (text pairs to per-row id lists), ``_decode_ids`` and the files it writes. Special tokens and id conversion live
-in ``tokenization_special``, padding / truncation rules in ``tokenization_padding``, files in
-``tokenization_files``, the output class in ``tokenization_batch``.
+in ``special``, padding / truncation rules in ``padding``, ``from_pretrained`` / ``save_pretrained`` in
+``saving``, the output class in ``batch``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from bert_core.files import atomic_folder, atomic_write_text
-from bert_core.tokenization_batch import BatchEncoding
-from bert_core.tokenization_files import (SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE, read_tokenizer_folder,
-                                          resolve_folder, to_json)
-from bert_core.tokenization_files import check_vocab_size as _check_vocab_size
-from bert_core.tokenization_padding import (VERY_LARGE_INTEGER, check_side, pad_encoding, resolve_strategies,
+from bert_core.tokenization.batch import BatchEncoding
+from bert_core.tokenization.padding import (VERY_LARGE_INTEGER, check_side, pad_encoding, resolve_strategies,
                                             truncate_sequences)
-from bert_core.tokenization_special import SpecialTokensMixin, added_token_entry
+from bert_core.tokenization.saving import PretrainedFilesMixin
+from bert_core.tokenization.special import SpecialTokensMixin, added_token_entry
 
 __all__ = ["TokenizerBase", "added_token_entry"]
 
@@ -32,7 +28,7 @@ def _is_text(value: Any) -> bool:
     return isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(t, str) for t in value))
 
 
-class TokenizerBase(SpecialTokensMixin):
+class TokenizerBase(SpecialTokensMixin, PretrainedFilesMixin):
     """Shared machinery of ``BertTokenizer`` and ``BertTokenizerFast`` (transformers v4 semantics).
 
     Args:
@@ -249,67 +245,3 @@ class TokenizerBase(SpecialTokensMixin):
                          (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):
             text = text.replace(old, new)
         return text
-
-    # ---- files -----------------------------------------------------------------------------------------------
-    @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, *, check_vocab_size: bool = True, **kwargs: Any):
-        """Load from a folder holding vocab.txt and/or tokenizer.json, tokenizer_config.json and
-        special_tokens_map.json (transformers' layout). ``kwargs`` override the stored options.
-
-        If the folder also holds a model ``config.json``, its ``vocab_size`` must equal the vocabulary's size.
-        """
-        folder, vocab_file = resolve_folder(path)
-        options = read_tokenizer_folder(folder)
-        options.update(kwargs)
-        options["name_or_path"] = kwargs.get("name_or_path", os.fspath(path))
-        tokenizer = cls._from_folder(folder, vocab_file, options)
-        if check_vocab_size:
-            _check_vocab_size(folder, tokenizer.vocab_size, os.fspath(path))
-        return tokenizer
-
-    @classmethod
-    def _from_folder(cls, folder: str, vocab_file: str | None, options: dict[str, Any]):
-        raise NotImplementedError
-
-    def _added_tokens_config(self) -> dict[str, dict[str, Any]]:
-        """The ``added_tokens_decoder`` entry of tokenizer_config.json: the special tokens by id."""
-        return {str(self.convert_tokens_to_ids(t)): added_token_entry(t) for t in self.all_special_tokens}
-
-    def _init_options(self) -> dict[str, Any]:
-        """The BERT options written to tokenizer_config.json (both tokenizers expose them as properties)."""
-        return {"do_basic_tokenize": self.do_basic_tokenize, "do_lower_case": self.do_lower_case,
-                "never_split": self.never_split, "strip_accents": self.strip_accents,
-                "tokenize_chinese_chars": self.tokenize_chinese_chars}
-
-    def _write_files(self, folder: str) -> None:
-        """Write the vocabulary files (vocab.txt, tokenizer.json) into ``folder``."""
-        raise NotImplementedError
-
-    def save_pretrained(self, folder: str | os.PathLike) -> list[str]:
-        """Write the tokenizer in transformers' layout, atomically; returns the paths written."""
-        config: dict[str, Any] = {
-            "added_tokens_decoder": self._added_tokens_config(),
-            "clean_up_tokenization_spaces": self.clean_up_tokenization_spaces, "extra_special_tokens": {},
-            "model_max_length": self.model_max_length, "tokenizer_class": "BertTokenizer"}
-        if self.padding_side != "right":
-            config["padding_side"] = self.padding_side
-        if self.truncation_side != "right":
-            config["truncation_side"] = self.truncation_side
-        config.update(self.special_tokens_map)
-        config.update(self._init_options())
-        with atomic_folder(folder) as tmp:
-            atomic_write_text(os.path.join(tmp, TOKENIZER_CONFIG_FILE), to_json(config))
-            atomic_write_text(os.path.join(tmp, SPECIAL_TOKENS_MAP_FILE), to_json(self.special_tokens_map))
-            self._write_files(tmp)
-            names = sorted(os.listdir(tmp))
-        return [os.path.join(os.fspath(folder), name) for name in names]
-
-    def __repr__(self) -> str:
-        max_len = "none" if self.model_max_length >= VERY_LARGE_INTEGER else self.model_max_length
-        specials = ", ".join(f"{k}={v!r}" for k, v in self.special_tokens_map.items())
-        return (f"{type(self).__name__}(name_or_path={self.name_or_path!r}, vocab_size={self.vocab_size}, "
-                f"model_max_length={max_len}, {self._repr_options()}padding_side={self.padding_side!r}, "
-                f"truncation_side={self.truncation_side!r}, {specials})")
-
-    def _repr_options(self) -> str:
-        return "".join(f"{k}={v!r}, " for k, v in self._init_options().items())

@@ -8,36 +8,17 @@ in the backend, as in transformers, so results (including offsets and overflowin
 
 from __future__ import annotations
 
-import json
 import os
 from collections import defaultdict
 from typing import Any
 
-from tokenizers import AddedToken, Tokenizer, decoders, normalizers, pre_tokenizers, processors
-from tokenizers.models import WordPiece
+from tokenizers import AddedToken, Tokenizer
 
 from bert_core.files import atomic_write_text
-from bert_core.tokenization_files import (TOKENIZER_FILE, VOCAB_FILE, TokenizerFileError, load_vocab,
+from bert_core.tokenization.files import (TOKENIZER_FILE, VOCAB_FILE, TokenizerFileError, load_vocab,
                                           vocab_lines)
-from bert_core.tokenization_utils import TokenizerBase
-
-
-def build_backend(vocab: dict[str, int], unk_token: str, cls_token: str, sep_token: str, do_lower_case: bool,
-                  tokenize_chinese_chars: bool, strip_accents: bool | None, clean_text: bool = True,
-                  wordpieces_prefix: str = "##") -> Tokenizer:
-    """The ``tokenizers.Tokenizer`` transformers builds for BERT from a vocabulary (its ``BertConverter``)."""
-    for name, token in (("unk_token", unk_token), ("cls_token", cls_token), ("sep_token", sep_token)):
-        if token not in vocab:
-            raise ValueError(f"{name} {token!r} is not in the vocabulary; pass the {name} the vocab.txt uses.")
-    backend = Tokenizer(WordPiece(vocab, unk_token=unk_token, continuing_subword_prefix=wordpieces_prefix))
-    backend.normalizer = normalizers.BertNormalizer(clean_text=clean_text, handle_chinese_chars=tokenize_chinese_chars,
-                                                    strip_accents=strip_accents, lowercase=do_lower_case)
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    backend.post_processor = processors.TemplateProcessing(
-        single=f"{cls_token}:0 $A:0 {sep_token}:0", pair=f"{cls_token}:0 $A:0 {sep_token}:0 $B:1 {sep_token}:1",
-        special_tokens=[(cls_token, vocab[cls_token]), (sep_token, vocab[sep_token])])
-    backend.decoder = decoders.WordPiece(prefix=wordpieces_prefix)
-    return backend
+from bert_core.tokenization.backend import build_backend, read_tokenizer_file, sync_normalizer
+from bert_core.tokenization.base import TokenizerBase
 
 
 class BertTokenizerFast(TokenizerBase):
@@ -70,7 +51,7 @@ class BertTokenizerFast(TokenizerBase):
         if tokenizer_object is not None:
             backend = Tokenizer.from_str(tokenizer_object.to_str())
         elif tokenizer_file is not None:
-            backend = self._read_tokenizer_file(os.fspath(tokenizer_file))
+            backend = read_tokenizer_file(os.fspath(tokenizer_file))
         else:
             if vocab is None:
                 if vocab_file is None:
@@ -81,7 +62,7 @@ class BertTokenizerFast(TokenizerBase):
             backend = build_backend(vocab, unk_token, cls_token, sep_token, do_lower_case, tokenize_chinese_chars,
                                     strip_accents, clean_text, wordpieces_prefix)
         self._tokenizer = backend
-        self._sync_normalizer(do_lower_case, tokenize_chinese_chars, strip_accents)
+        sync_normalizer(self._tokenizer, do_lower_case, tokenize_chinese_chars, strip_accents)
         self.do_lower_case, self.tokenize_chinese_chars, self.strip_accents = (do_lower_case, tokenize_chinese_chars,
                                                                                strip_accents)
         self.do_basic_tokenize, self.never_split = do_basic_tokenize, never_split
@@ -92,30 +73,6 @@ class BertTokenizerFast(TokenizerBase):
         self._tokenizer.add_tokens([AddedToken(e["content"], special=e.get("special", False),
                                                normalized=e.get("normalized", not e.get("special", False)))
                                     for e in extra if self._tokenizer.token_to_id(e["content"]) is None])
-
-    @staticmethod
-    def _read_tokenizer_file(path: str) -> Tokenizer:
-        if not os.path.isfile(path):
-            raise TokenizerFileError(f"No tokenizer file at '{path}'.")
-        try:
-            return Tokenizer.from_file(path)
-        except Exception as exc:  # the backend raises a bare Exception on malformed JSON
-            raise TokenizerFileError(f"Could not read '{path}' as a tokenizers JSON file ({exc}); it is truncated, "
-                                     "corrupt or from an incompatible tokenizers version.") from exc
-
-    def _sync_normalizer(self, do_lower_case: bool, tokenize_chinese_chars: bool, strip_accents: bool | None) -> None:
-        """Apply the options to a BertNormalizer read from a file, as transformers' BertTokenizerFast does."""
-        if self._tokenizer.normalizer is None:
-            return
-        state = json.loads(self._tokenizer.normalizer.__getstate__())
-        if state.get("type") != "BertNormalizer":
-            return
-        wanted = {"lowercase": do_lower_case, "strip_accents": strip_accents,
-                  "handle_chinese_chars": tokenize_chinese_chars}
-        if any(state.get(k, v) != v for k, v in wanted.items()):
-            state.pop("type")
-            state.update(wanted)
-            self._tokenizer.normalizer = normalizers.BertNormalizer(**state)
 
     @property
     def backend_tokenizer(self) -> Tokenizer:

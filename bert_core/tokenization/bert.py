@@ -1,46 +1,22 @@
 """``BertTokenizer``: pure-Python WordPiece with transformers v4's ``BertTokenizer`` semantics, and faster.
 
 Results equal transformers' slow tokenizer (see tests/core/test_tokenizers_parity.py). Speed comes from whole-string
-cleaning (``bert_core.tokenization_wordpiece``) and a per-word cache of ids: real text repeats its words, so most
-words cost one dict lookup.
+cleaning (``bert_core.tokenization.wordpiece``) and a per-word cache of ids (``bert_core.tokenization.bert_text``).
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable
-from itertools import chain
 from typing import Any
 
 from bert_core.files import atomic_write_text
-from bert_core.tokenization_files import VOCAB_FILE, TokenizerFileError, load_vocab, vocab_lines
-from bert_core.tokenization_utils import TokenizerBase, added_token_entry
-from bert_core.tokenization_wordpiece import BasicTokenizer, WordpieceTokenizer, clean_text, lower_per_char
+from bert_core.tokenization.files import VOCAB_FILE, TokenizerFileError, load_vocab, vocab_lines
+from bert_core.tokenization.base import TokenizerBase, added_token_entry
+from bert_core.tokenization.bert_text import WordPieceTextMixin
+from bert_core.tokenization.wordpiece import BasicTokenizer, WordpieceTokenizer
 
-_CACHE_LIMIT = 1 << 18  # distinct words cached per tokenizer before the cache starts over
-
-
-def _alternation(tokens: Iterable[str]) -> re.Pattern | None:
-    """A regex matching any of ``tokens`` (longest first), as one capturing group; None if there are none."""
-    tokens = sorted(set(tokens), key=lambda t: (-len(t), t))
-    return re.compile("(" + "|".join(map(re.escape, tokens)) + ")") if tokens else None
-
-
-class _State:
-    """What BertTokenizer derives from its special / added tokens and options, with the per-word caches; rebuilt
-    (caches emptied) when any of them changes."""
-
-    __slots__ = ("key", "added", "added_re", "nolower_re", "never_split", "ids", "tokens")
-
-    def __init__(self, key: tuple, added: dict[str, int], added_re, nolower_re, never_split: set[str]) -> None:
-        self.key, self.added, self.added_re, self.nolower_re = key, added, added_re, nolower_re
-        self.never_split = never_split
-        self.ids: dict[str, tuple[int, ...]] = {}  # word -> ids
-        self.tokens: dict[str, tuple[str, ...]] = {}  # word -> tokens
-
-
-class BertTokenizer(TokenizerBase):
+class BertTokenizer(WordPieceTextMixin, TokenizerBase):
     """BERT's WordPiece tokenizer in pure Python (transformers v4 ``BertTokenizer`` semantics).
 
     Args:
@@ -129,106 +105,6 @@ class BertTokenizer(TokenizerBase):
         specials = set(self.all_special_tokens)
         for token, index in self._extra_added.items():
             out.setdefault(str(index), added_token_entry(token, token in specials, token in self._normalized_added))
-        return out
-
-    # ---- tokenization ----------------------------------------------------------------------------------------
-    def _get_state(self) -> _State:
-        basic = self.basic_tokenizer
-        key = (self.unk_token, self.sep_token, self.pad_token, self.cls_token, self.mask_token, self.bos_token,
-               self.eos_token, tuple(self.additional_special_tokens), self.split_special_tokens,
-               self.do_basic_tokenize, basic.do_lower_case, basic.strip_accents, basic.tokenize_chinese_chars,
-               basic.do_split_on_punc, len(basic.never_split), len(self.vocab))
-        state = self._state
-        if state is None or state.key != key:
-            specials = self.all_special_tokens
-            added = {t: self.convert_tokens_to_ids(t) for t in specials}
-            added.update(self._extra_added)
-            never = set(self.basic_tokenizer.never_split)
-            if not self.split_special_tokens:
-                never |= set(specials)
-            added_re = None if self.split_special_tokens else _alternation(added)
-            state = self._state = _State(key, added, added_re, _alternation([*specials, *self._normalized_added]),
-                                         never)
-        return state
-
-    def _chunks(self, text: str, state: _State) -> list[str]:
-        """Lower-case (except special tokens) and split ``text`` on added tokens: [plain, added, plain, ...]."""
-        if self.do_basic_tokenize and self.do_lower_case:
-            if state.nolower_re is None:
-                text = lower_per_char(text)
-            else:
-                parts = state.nolower_re.split(text)
-                parts[::2] = map(lower_per_char, parts[::2])
-                text = "".join(parts)
-        return [text] if state.added_re is None else state.added_re.split(text)
-
-    def _words(self, chunk: str) -> list[str]:
-        if self.do_basic_tokenize:
-            chunk = clean_text(chunk, self.basic_tokenizer.tokenize_chinese_chars)
-        return chunk.split()
-
-    def _compute_tokens(self, word: str, state: _State) -> tuple[str, ...]:
-        """Basic tokenization then WordPiece of one whitespace-free word."""
-        wordpiece = self.wordpiece_tokenizer.tokenize_word
-        if not self.do_basic_tokenize:
-            return tuple(wordpiece(word))
-        out: list[str] = []
-        keep = self.basic_tokenizer.never_split
-        for piece in self.basic_tokenizer.split_word(word, state.never_split):
-            if piece in keep:
-                out.append(piece)
-            else:
-                out += wordpiece(piece)
-        return tuple(out)
-
-    def _word_tokens(self, word: str, state: _State) -> tuple[str, ...]:
-        tokens = state.tokens.get(word)
-        if tokens is None:
-            tokens = self._compute_tokens(word, state)
-            if len(state.tokens) >= _CACHE_LIMIT:
-                state.tokens.clear()
-            state.tokens[word] = tokens
-        return tokens
-
-    def _word_ids(self, word: str, state: _State) -> tuple[int, ...]:
-        tokens = self._compute_tokens(word, state)
-        vocab, extra = self.vocab, self._extra_added
-        if not extra and all(t in vocab for t in tokens):
-            ids = tuple(map(vocab.__getitem__, tokens))
-        else:
-            ids = tuple(self.convert_tokens_to_ids(list(tokens)))
-        if len(state.ids) >= _CACHE_LIMIT:
-            state.ids.clear()
-        state.ids[word] = ids
-        return ids
-
-    def tokenize(self, text: str) -> list[str]:
-        """The WordPiece tokens of ``text`` (no special tokens added)."""
-        state = self._get_state()
-        out: list[str] = []
-        for i, chunk in enumerate(self._chunks(text, state)):
-            if i % 2:
-                out.append(chunk)
-            elif chunk:
-                for word in self._words(chunk):
-                    out.extend(self._word_tokens(word, state))
-        return out
-
-    def text_to_ids(self, text: str, _state: _State | None = None) -> list[int]:
-        """``convert_tokens_to_ids(tokenize(text))``, computed without building the token list."""
-        state = _state or self._get_state()
-        lookup = state.ids.get
-        chunks = self._chunks(text, state)
-        out: list[int] = []
-        for i, chunk in enumerate(chunks):
-            if i % 2:
-                out.append(state.added[chunk])
-            elif chunk:
-                words = self._words(chunk)
-                entries = list(map(lookup, words))  # cached words cost one C-level dict lookup
-                if None in entries:
-                    entries = [self._word_ids(w, state) if e is None else e for e, w in zip(entries, words)]
-                out.extend(chain.from_iterable(entries))
         return out
 
     def _encode_batch(self, pairs: list[tuple[str, str | None]], *, padding_strategy: str, max_length: int | None,
