@@ -9,18 +9,16 @@ import os
 from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import WordPiece
 
-from bert_core.tokenization.files import TokenizerFileError
+from bert_core.tokenization.files import TokenizerFileError, check_vocab_specials
 
 __all__ = ["build_backend", "read_tokenizer_file", "sync_normalizer"]
 
 
 def build_backend(vocab: dict[str, int], unk_token: str, cls_token: str, sep_token: str, do_lower_case: bool,
                   tokenize_chinese_chars: bool, strip_accents: bool | None, clean_text: bool = True,
-                  wordpieces_prefix: str = "##") -> Tokenizer:
+                  wordpieces_prefix: str = "##", source: str = "passed as vocab=") -> Tokenizer:
     """The ``tokenizers.Tokenizer`` transformers builds for BERT from a vocabulary (its ``BertConverter``)."""
-    for name, token in (("unk_token", unk_token), ("cls_token", cls_token), ("sep_token", sep_token)):
-        if token not in vocab:
-            raise ValueError(f"{name} {token!r} is not in the vocabulary; pass the {name} the vocab.txt uses.")
+    check_vocab_specials(vocab, source, unk_token=unk_token, cls_token=cls_token, sep_token=sep_token)
     backend = Tokenizer(WordPiece(vocab, unk_token=unk_token, continuing_subword_prefix=wordpieces_prefix))
     backend.normalizer = normalizers.BertNormalizer(clean_text=clean_text, handle_chinese_chars=tokenize_chinese_chars,
                                                     strip_accents=strip_accents, lowercase=do_lower_case)

@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from bert_core.files import atomic_write_text
-from bert_core.tokenization.files import VOCAB_FILE, TokenizerFileError, load_vocab, vocab_lines
+from bert_core.tokenization.files import (VOCAB_FILE, TokenizerFileError, check_vocab_specials, load_vocab,
+                                          vocab_lines)
 from bert_core.tokenization.base import TokenizerBase, added_token_entry
 from bert_core.tokenization.bert_text import WordPieceTextMixin
 from bert_core.tokenization.wordpiece import BasicTokenizer, WordpieceTokenizer
@@ -39,11 +40,13 @@ class BertTokenizer(WordPieceTextMixin, TokenizerBase):
                  strip_accents: bool | None = None, *, vocab: dict[str, int] | None = None,
                  split_special_tokens: bool = False, added_tokens_decoder: dict | None = None,
                  **kwargs: Any) -> None:
+        source = "passed as vocab="
         if vocab is None:
             if vocab_file is None:
                 raise TokenizerFileError("BertTokenizer needs a vocabulary: pass vocab_file='.../vocab.txt', "
                                          "vocab={token: id}, or use BertTokenizer.from_pretrained(folder).")
-            vocab = load_vocab(vocab_file)
+            vocab, source = load_vocab(vocab_file), f"'{os.fspath(vocab_file)}'"
+        check_vocab_specials(vocab, source, unk_token=unk_token, cls_token=cls_token, sep_token=sep_token)
         super().__init__(unk_token=unk_token, sep_token=sep_token, pad_token=pad_token, cls_token=cls_token,
                          mask_token=mask_token, **kwargs)
         self.vocab = dict(vocab)

@@ -53,14 +53,15 @@ class BertTokenizerFast(TokenizerBase):
         elif tokenizer_file is not None:
             backend = read_tokenizer_file(os.fspath(tokenizer_file))
         else:
+            source = "passed as vocab="
             if vocab is None:
                 if vocab_file is None:
                     raise TokenizerFileError("BertTokenizerFast needs a vocabulary: pass vocab_file='.../vocab.txt', "
                                              "tokenizer_file='.../tokenizer.json', vocab={token: id}, or use "
                                              "BertTokenizerFast.from_pretrained(folder).")
-                vocab = load_vocab(vocab_file)
+                vocab, source = load_vocab(vocab_file), f"'{os.fspath(vocab_file)}'"
             backend = build_backend(vocab, unk_token, cls_token, sep_token, do_lower_case, tokenize_chinese_chars,
-                                    strip_accents, clean_text, wordpieces_prefix)
+                                    strip_accents, clean_text, wordpieces_prefix, source)
         self._tokenizer = backend
         sync_normalizer(self._tokenizer, do_lower_case, tokenize_chinese_chars, strip_accents)
         self.do_lower_case, self.tokenize_chinese_chars, self.strip_accents = (do_lower_case, tokenize_chinese_chars,

@@ -42,6 +42,20 @@ def load_vocab(path: str | os.PathLike) -> dict[str, int]:
     return vocab
 
 
+def check_vocab_specials(vocab: dict[str, int], source: str, **tokens: str | None) -> None:
+    """Raise if a special token BERT cannot do without (``unk_token``, ``cls_token``, ``sep_token``) is missing.
+
+    Without them an unknown word has no id and every input starts / ends with the wrong token; both tokenizers
+    refuse such a vocabulary at load (``tokens`` maps each role to its token; None skips the role).
+    """
+    missing = [f"{name}={token!r}" for name, token in tokens.items() if token is not None and token not in vocab]
+    if missing:
+        raise TokenizerFileError(
+            f"The vocabulary {source} lacks the special token(s) {', '.join(missing)}: BERT maps unknown words to "
+            "unk_token and frames every input with cls_token ... sep_token. Add the token(s) to the vocabulary, or "
+            "pass the ones it uses (e.g. unk_token='<unk>').")
+
+
 def vocab_lines(vocab: dict[str, int]) -> str:
     """The text of a ``vocab.txt`` for ``vocab`` (tokens sorted by id, one a line)."""
     return "".join(token + "\n" for token, _ in sorted(vocab.items(), key=lambda kv: kv[1]))
