@@ -10,12 +10,12 @@ in ``special``, padding / truncation rules in ``padding``, ``from_pretrained`` /
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar, Union
 
 from bert_core.tokenization.batch import BatchEncoding
-from bert_core.tokenization.padding import (VERY_LARGE_INTEGER, check_side, pad_encoding, resolve_strategies,
-                                            truncate_sequences)
+from bert_core.tokenization.padding import VERY_LARGE_INTEGER, check_side, resolve_strategies
+from bert_core.tokenization.preparing import PrepareMixin
 from bert_core.tokenization.saving import PretrainedFilesMixin
 from bert_core.tokenization.special import SpecialTokensMixin, added_token_entry
 
@@ -24,11 +24,37 @@ __all__ = ["TokenizerBase", "added_token_entry"]
 logger = logging.getLogger(__name__)
 
 
-def _is_text(value: Any) -> bool:
-    return isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(t, str) for t in value))
+TextInput = Union[str, list[str]]  # a text, or a list of words (is_split_into_words=True)
 
 
-class TokenizerBase(SpecialTokensMixin, PretrainedFilesMixin):
+def is_batch(value: Any, is_split_into_words: bool) -> bool:
+    """Whether ``value`` is a batch: a list of texts, or (split into words) a list of word lists."""
+    if not isinstance(value, (list, tuple)):
+        return False
+    return not is_split_into_words or (bool(value) and isinstance(value[0], (list, tuple)))
+
+
+def check_input(name: str, value: Any, is_split_into_words: bool, batch_ok: bool, ids_ok: bool = False) -> None:
+    """Raise a clear ValueError unless ``value`` is a text (str), a word list when split, a batch of those (when
+    ``batch_ok``), or a list of tokens / ids (when ``ids_ok``, the pure-Python tokenizer's encode_plus)."""
+    def single(v: Any) -> bool:
+        if isinstance(v, str):
+            return not is_split_into_words
+        if not isinstance(v, (list, tuple)):
+            return False
+        if all(isinstance(t, str) for t in v):
+            return is_split_into_words or ids_ok
+        return ids_ok and not is_split_into_words and all(isinstance(t, int) for t in v)
+    ok = single(value) or (batch_ok and isinstance(value, (list, tuple)) and is_batch(value, is_split_into_words)
+                           and all(single(v) for v in value))
+    if not ok:
+        want = "a list of words (str) or a batch of such lists" if is_split_into_words else "a str or a list of str"
+        if ids_ok:
+            want += ", a list of tokens or a list of token ids"
+        raise ValueError(f"{name} must be {want}, got {value!r:.80}.")
+
+
+class TokenizerBase(SpecialTokensMixin, PrepareMixin, PretrainedFilesMixin):
     """Shared machinery of ``BertTokenizer`` and ``BertTokenizerFast`` (transformers v4 semantics).
 
     Args:
@@ -65,9 +91,10 @@ class TokenizerBase(SpecialTokensMixin, PretrainedFilesMixin):
         self._warned_too_long = False
 
     # ---- encoding --------------------------------------------------------------------------------------------
-    def __call__(self, text: str | Sequence[str], text_pair: str | Sequence[str] | None = None, *,
-                 add_special_tokens: bool = True, padding: bool | str = False, truncation: bool | str | None = None,
-                 max_length: int | None = None, stride: int = 0, pad_to_multiple_of: int | None = None,
+    def __call__(self, text: TextInput | Sequence[TextInput], text_pair: TextInput | Sequence[TextInput] | None = None,
+                 *, add_special_tokens: bool = True, padding: bool | str = False,
+                 truncation: bool | str | None = None, max_length: int | None = None, stride: int = 0,
+                 is_split_into_words: bool = False, pad_to_multiple_of: int | None = None,
                  padding_side: str | None = None, return_tensors: str | None = None,
                  return_token_type_ids: bool | None = None, return_attention_mask: bool | None = None,
                  return_overflowing_tokens: bool = False, return_special_tokens_mask: bool = False,
@@ -78,21 +105,72 @@ class TokenizerBase(SpecialTokensMixin, PretrainedFilesMixin):
         ``padding``: False, True / "longest", "max_length". ``truncation``: False, True / "longest_first",
         "only_first", "only_second". ``return_tensors``: None (lists), "np", "pt", "tf" or "jax". A single text
         gives flat lists (``[1, n]`` tensors when ``return_tensors`` is set); a batch gives one row per input.
+        With ``is_split_into_words=True`` a text is a list of words (a batch: a list of such lists), and
+        ``word_ids()`` of the result index those words.
         """
-        if not _is_text(text):
-            raise ValueError(f"text must be a str or a list of str, got {type(text).__name__}.")
-        if text_pair is not None and not _is_text(text_pair):
-            raise ValueError(f"text_pair must be a str or a list of str, got {type(text_pair).__name__}.")
-        batched = isinstance(text, (list, tuple))
+        options = dict(add_special_tokens=add_special_tokens, padding=padding, truncation=truncation,
+                       max_length=max_length, stride=stride, pad_to_multiple_of=pad_to_multiple_of,
+                       padding_side=padding_side, return_tensors=return_tensors,
+                       return_token_type_ids=return_token_type_ids, return_attention_mask=return_attention_mask,
+                       return_overflowing_tokens=return_overflowing_tokens,
+                       return_special_tokens_mask=return_special_tokens_mask,
+                       return_offsets_mapping=return_offsets_mapping, return_length=return_length, verbose=verbose)
+        split = is_split_into_words
+        check_input("text", text, split, batch_ok=True)
+        if text_pair is not None:
+            check_input("text_pair", text_pair, split, batch_ok=True)
+        batched = is_batch(text, split)
         if batched:
-            if text_pair is not None and (isinstance(text_pair, str) or len(text_pair) != len(text)):
-                raise ValueError("With a batch of texts, text_pair must be a list of the same length "
+            if text_pair is not None and (not is_batch(text_pair, split) or len(text_pair) != len(text)):
+                raise ValueError("With a batch of texts, text_pair must be a batch of the same length "
                                  f"({len(text)}), got {text_pair!r:.80}.")
             pairs = list(zip(text, text_pair)) if text_pair is not None else [(t, None) for t in text]
         else:
-            if isinstance(text_pair, (list, tuple)):
-                raise ValueError("text is a single str, so text_pair must be a str too (or None).")
+            if text_pair is not None and is_batch(text_pair, split):
+                raise ValueError("text is a single input, so text_pair must be a single input too (or None).")
             pairs = [(text, self._single_pair(text_pair))]
+        return self._encode_inputs(pairs, batched, split, **options)
+
+    def encode_plus(self, text: TextInput | list[int], text_pair: TextInput | list[int] | None = None, *,
+                    is_split_into_words: bool = False, **kwargs: Any) -> BatchEncoding:
+        """One text (or pair) to model inputs: ``__call__`` on a single input, same options (transformers v4).
+
+        The pure-Python tokenizer also takes a list of tokens or of ids for ``text`` / ``text_pair``.
+        """
+        for name, value in (("text", text), ("text_pair", text_pair)):
+            if value is not None:
+                check_input(name, value, is_split_into_words, batch_ok=False, ids_ok=not self.is_fast)
+        return self._encode_inputs([(text, self._single_pair(text_pair))], False, is_split_into_words, **kwargs)
+
+    def batch_encode_plus(self, batch_text_or_text_pairs: Sequence[Any], *, is_split_into_words: bool = False,
+                          **kwargs: Any) -> BatchEncoding:
+        """A batch of texts or ``(text, text_pair)`` tuples to model inputs (``__call__`` on a batch, v4)."""
+        if isinstance(batch_text_or_text_pairs, str) or not isinstance(batch_text_or_text_pairs, (list, tuple)):
+            raise ValueError("batch_encode_plus takes a list of texts or of (text, text_pair) tuples, got "
+                             f"{type(batch_text_or_text_pairs).__name__}; use encode_plus for one text.")
+        pairs = []
+        for item in batch_text_or_text_pairs:
+            single = isinstance(item, str) or (is_split_into_words and item and isinstance(item[0], str))
+            if not single and isinstance(item, (list, tuple)) and len(item) == 2 and not isinstance(item[0], int):
+                pair = (item[0], item[1])
+            else:
+                pair = (item, None)
+            for name, value in zip(("text", "text_pair"), pair):
+                if value is not None:
+                    check_input(name, value, is_split_into_words, batch_ok=False, ids_ok=not self.is_fast)
+            pairs.append(pair)
+        return self._encode_inputs(pairs, True, is_split_into_words, **kwargs)
+
+    def _encode_inputs(self, pairs: list[tuple[Any, Any]], batched: bool, is_split_into_words: bool, *,
+                       add_special_tokens: bool = True, padding: bool | str = False,
+                       truncation: bool | str | None = None, max_length: int | None = None, stride: int = 0,
+                       pad_to_multiple_of: int | None = None, padding_side: str | None = None,
+                       return_tensors: str | None = None, return_token_type_ids: bool | None = None,
+                       return_attention_mask: bool | None = None, return_overflowing_tokens: bool = False,
+                       return_special_tokens_mask: bool = False, return_offsets_mapping: bool = False,
+                       return_length: bool = False, verbose: bool = True, **unknown: Any) -> BatchEncoding:
+        if unknown:
+            raise TypeError(f"Unknown tokenizer option(s) {sorted(unknown)}; see help({type(self).__name__}).")
         if padding_side is not None:
             check_side("padding_side", padding_side)
         if stride < 0:
@@ -111,109 +189,28 @@ class TokenizerBase(SpecialTokensMixin, PretrainedFilesMixin):
         if not pairs:  # an empty batch
             keys = ["input_ids"] + [k for k, on in (("token_type_ids", return_token_type_ids is not False),
                                                     ("attention_mask", options["return_attention_mask"])) if on]
-            return BatchEncoding({k: [] for k in keys}, [] if self.is_fast else None)
-        data, encodings = self._encode_batch(pairs, **options)
+            return BatchEncoding({k: [] for k in keys}, [])
+        data, encodings = self._encode_batch(pairs, is_split_into_words=is_split_into_words, **options)
         if verbose and max_length is None:
             self._warn_if_too_long(data["input_ids"])
         if not batched and return_tensors is None:
             data = self._unbatch(data, return_overflowing_tokens)
         return BatchEncoding(data, encodings, tensor_type=return_tensors)
 
-    def _single_pair(self, text_pair: str | None) -> str | None:
+    def _single_pair(self, text_pair: Any) -> Any:
         """How a single call treats its ``text_pair`` (the fast tokenizer drops an empty one, as transformers)."""
         return text_pair
 
     def _unbatch(self, data: dict[str, list], return_overflowing_tokens: bool) -> dict[str, Any]:
         return {key: value[0] for key, value in data.items()}
 
-    def _encode_batch(self, pairs: list[tuple[str, str | None]], **options: Any) -> tuple[dict[str, list], list | None]:
+    def _encode_batch(self, pairs: list[tuple[Any, Any]], **options: Any) -> tuple[dict[str, list], list | None]:
         raise NotImplementedError
 
-    def _warn_if_too_long(self, rows: list[list[int]]) -> None:
-        longest = max((len(r) for r in rows), default=0)
-        if longest > self.model_max_length and self.model_max_length and not self._warned_too_long:
-            self._warned_too_long = True
-            logger.warning("Token indices sequence length is longer than the specified maximum sequence length for "
-                           "this model (%d > %d). Running this sequence through the model will result in indexing "
-                           "errors; pass truncation=True.", longest, self.model_max_length)
-
-    def encode(self, text: str, text_pair: str | None = None, **kwargs: Any) -> list[int]:
-        """The ``input_ids`` of ``__call__(text, text_pair, **kwargs)``."""
-        return self(text, text_pair, **kwargs)["input_ids"]
-
-    def prepare_for_model(self, ids: list[int], pair_ids: list[int] | None = None, *, add_special_tokens: bool = True,
-                          truncation_strategy: str = "do_not_truncate", max_length: int | None = None,
-                          stride: int = 0, return_token_type_ids: bool | None = None,
-                          return_overflowing_tokens: bool = False, return_special_tokens_mask: bool = False,
-                          return_length: bool = False, **_: Any) -> dict[str, Any]:
-        """Truncate ids (transformers' pure-Python rules), add special tokens, build the per-sequence fields.
-
-        No padding and no attention mask here: ``pad`` adds them for the whole batch.
-        """
-        pair = pair_ids is not None
-        if return_token_type_ids and not add_special_tokens:
-            raise ValueError("Asking to return token_type_ids while setting add_special_tokens to False results in "
-                             "an undefined behavior. Please set add_special_tokens to True or set "
-                             "return_token_type_ids to None.")
-        if return_token_type_ids is None:
-            return_token_type_ids = "token_type_ids" in self.model_input_names
-        if return_overflowing_tokens and truncation_strategy == "longest_first" and pair:
-            raise ValueError("Overflowing tokens cannot be returned for pairs with truncation='longest_first'; use "
-                             "'only_first' or 'only_second'.")
-        total = len(ids) + (len(pair_ids) if pair else 0) + (self.num_special_tokens_to_add(pair)
-                                                             if add_special_tokens else 0)
-        overflowing: list[int] = []
-        if truncation_strategy != "do_not_truncate" and max_length and total > max_length:
-            ids, pair_ids, overflowing = truncate_sequences(ids, pair_ids, total - max_length, truncation_strategy,
-                                                            stride, self.truncation_side)
-        out: dict[str, Any] = {}
-        if return_overflowing_tokens:
-            out["overflowing_tokens"] = overflowing
-            out["num_truncated_tokens"] = total - max_length if max_length is not None else 0
-        if add_special_tokens:
-            out["input_ids"] = self.build_inputs_with_special_tokens(ids, pair_ids)
-            token_type_ids = self.create_token_type_ids_from_sequences(ids, pair_ids)
-        else:
-            out["input_ids"] = ids + pair_ids if pair else list(ids)
-            token_type_ids = [0] * len(out["input_ids"])
-        if return_token_type_ids:
-            out["token_type_ids"] = token_type_ids
-        if return_special_tokens_mask:
-            out["special_tokens_mask"] = (self.get_special_tokens_mask(ids, pair_ids) if add_special_tokens
-                                          else [0] * len(out["input_ids"]))
-        if return_length:
-            out["length"] = len(out["input_ids"])
-        return out
-
-    def pad(self, encoded_inputs: Mapping[str, Any] | Sequence[Mapping[str, Any]], padding: bool | str = True,
-            max_length: int | None = None, pad_to_multiple_of: int | None = None, padding_side: str | None = None,
-            return_attention_mask: bool | None = None, return_tensors: str | None = None) -> BatchEncoding:
-        """Pad one encoding or a batch (dict of lists, or list of dicts) to the longest row or ``max_length``."""
-        if isinstance(encoded_inputs, (list, tuple)) and encoded_inputs and isinstance(encoded_inputs[0], Mapping):
-            encoded_inputs = {k: [row[k] for row in encoded_inputs] for k in encoded_inputs[0]}
-        data = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in dict(encoded_inputs).items()}
-        if "input_ids" not in data:
-            raise ValueError(f"pad needs 'input_ids' in its input; it got {sorted(data)}.")
-        strategy, _, max_length = resolve_strategies(padding, None, max_length, None, self.model_max_length,
-                                                     self.pad_token is not None)
-        side = check_side("padding_side", padding_side or self.padding_side)
-        attention = "attention_mask" in self.model_input_names if return_attention_mask is None \
-            else return_attention_mask
-        kwargs = dict(pad_token_id=self.pad_token_id, pad_token_type_id=self.pad_token_type_id,
-                      pad_to_multiple_of=pad_to_multiple_of, padding_side=side, return_attention_mask=attention)
-        ids = data["input_ids"]
-        if not ids or not isinstance(ids[0], (list, tuple)):
-            return BatchEncoding(pad_encoding(data, max_length, strategy, **kwargs), tensor_type=return_tensors)
-        if strategy == "longest":
-            strategy, max_length = "max_length", max(len(row) for row in ids)
-        if strategy == "do_not_pad" or (not pad_to_multiple_of and all(len(row) == max_length for row in ids)):
-            if attention and "attention_mask" not in data:
-                data["attention_mask"] = [[1] * len(row) for row in ids]
-            return BatchEncoding(data, tensor_type=return_tensors)
-        rows = [pad_encoding({k: v[i] for k, v in data.items()}, max_length, strategy, **kwargs)
-                for i in range(len(ids))]
-        keys = list(rows[0]) if rows else list(data)
-        return BatchEncoding({k: [row[k] for row in rows] for k in keys}, tensor_type=return_tensors)
+    def encode(self, text: TextInput | list[int], text_pair: TextInput | list[int] | None = None,
+               **kwargs: Any) -> list[int]:
+        """The ``input_ids`` of ``encode_plus(text, text_pair, **kwargs)``."""
+        return self.encode_plus(text, text_pair, **kwargs)["input_ids"]
 
     # ---- decoding --------------------------------------------------------------------------------------------
     def decode(self, token_ids: int | Sequence[int], skip_special_tokens: bool = False,

@@ -110,15 +110,27 @@ class BertTokenizer(WordPieceTextMixin, TokenizerBase):
             out.setdefault(str(index), added_token_entry(token, token in specials, token in self._normalized_added))
         return out
 
-    def _encode_batch(self, pairs: list[tuple[str, str | None]], *, padding_strategy: str, max_length: int | None,
-                      pad_to_multiple_of: int | None, padding_side: str, return_attention_mask: bool,
-                      return_offsets_mapping: bool, **options: Any) -> tuple[dict[str, list], None]:
+    def _input_ids(self, value: str | list[str] | list[int], is_split_into_words: bool, state) -> list[int]:
+        """Ids of one side of an input: a text, a list of words (split), a list of tokens or a list of ids."""
+        if isinstance(value, str):
+            return self.text_to_ids(value, state)
+        if is_split_into_words:
+            return [i for word in value for i in self.text_to_ids(word, state)]
+        if value and not isinstance(value[0], str):
+            return [int(i) for i in value]
+        return self.convert_tokens_to_ids(list(value))
+
+    def _encode_batch(self, pairs: list[tuple[Any, Any]], *, is_split_into_words: bool, padding_strategy: str,
+                      max_length: int | None, pad_to_multiple_of: int | None, padding_side: str,
+                      return_attention_mask: bool, return_offsets_mapping: bool,
+                      **options: Any) -> tuple[dict[str, list], None]:
         if return_offsets_mapping:
             raise NotImplementedError("return_offsets_mapping needs character offsets, which only BertTokenizerFast "
                                       "tracks; use BertTokenizerFast or leave return_offsets_mapping=False.")
-        state = self._get_state()
-        rows = [self.prepare_for_model(self.text_to_ids(a, state), None if b is None else self.text_to_ids(b, state),
-                                       max_length=max_length, **options) for a, b in pairs]
+        state, split = self._get_state(), is_split_into_words
+        rows = [self._prepare_ids(self._input_ids(a, split, state),
+                                  None if b is None else self._input_ids(b, split, state),
+                                  max_length=max_length, **options) for a, b in pairs]
         batch = {key: [row[key] for row in rows] for key in rows[0]} if rows else {"input_ids": []}
         encoded = self.pad(batch, padding=padding_strategy, max_length=max_length,
                            pad_to_multiple_of=pad_to_multiple_of, padding_side=padding_side,

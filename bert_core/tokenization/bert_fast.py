@@ -136,7 +136,7 @@ class BertTokenizerFast(TokenizerBase):
             return data
         return {k: v[0] if v and isinstance(v[0], list) else v for k, v in data.items()}
 
-    def _encode_batch(self, pairs: list[tuple[str, str | None]], *, add_special_tokens: bool,
+    def _encode_batch(self, pairs: list[tuple[Any, Any]], *, is_split_into_words: bool, add_special_tokens: bool,
                       padding_strategy: str, truncation_strategy: str, max_length: int | None, stride: int,
                       pad_to_multiple_of: int | None, padding_side: str, return_token_type_ids: bool | None,
                       return_attention_mask: bool, return_overflowing_tokens: bool, return_special_tokens_mask: bool,
@@ -146,7 +146,8 @@ class BertTokenizerFast(TokenizerBase):
             return_token_type_ids = "token_type_ids" in self.model_input_names
         inputs = [a if b is None else (a, b) for a, b in pairs]
         try:
-            encodings = self._tokenizer.encode_batch(inputs, add_special_tokens=add_special_tokens)
+            encodings = self._tokenizer.encode_batch(inputs, add_special_tokens=add_special_tokens,
+                                                     is_pretokenized=is_split_into_words)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # a bare Exception ("Truncation error: ..."), or a Rust panic (BaseException)
