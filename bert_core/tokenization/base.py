@@ -17,9 +17,10 @@ from bert_core.tokenization.batch import BatchEncoding
 from bert_core.tokenization.padding import VERY_LARGE_INTEGER, check_side, resolve_strategies
 from bert_core.tokenization.preparing import PrepareMixin
 from bert_core.tokenization.saving import PretrainedFilesMixin
-from bert_core.tokenization.special import SpecialTokensMixin, added_token_entry
+from bert_core.tokenization.added import AddedTokensMixin
+from bert_core.tokenization.special import SpecialTokensMixin
 
-__all__ = ["TokenizerBase", "added_token_entry"]
+__all__ = ["TokenizerBase"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def check_input(name: str, value: Any, is_split_into_words: bool, batch_ok: bool
         raise ValueError(f"{name} must be {want}, got {value!r:.80}.")
 
 
-class TokenizerBase(SpecialTokensMixin, PrepareMixin, PretrainedFilesMixin):
+class TokenizerBase(AddedTokensMixin, SpecialTokensMixin, PrepareMixin, PretrainedFilesMixin):
     """Shared machinery of ``BertTokenizer`` and ``BertTokenizerFast`` (transformers v4 semantics).
 
     Args:

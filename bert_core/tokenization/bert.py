@@ -13,7 +13,8 @@ from typing import Any
 from bert_core.files import atomic_write_text
 from bert_core.tokenization.files import (VOCAB_FILE, TokenizerFileError, check_vocab_specials, load_vocab,
                                           vocab_lines)
-from bert_core.tokenization.base import TokenizerBase, added_token_entry
+from bert_core.tokenization.added import AddedToken, as_added_token, config_tokens
+from bert_core.tokenization.base import TokenizerBase
 from bert_core.tokenization.bert_text import WordPieceTextMixin
 from bert_core.tokenization.wordpiece import BasicTokenizer, WordpieceTokenizer
 
@@ -56,15 +57,15 @@ class BertTokenizer(WordPieceTextMixin, TokenizerBase):
         self.basic_tokenizer = BasicTokenizer(do_lower_case, self.never_split, tokenize_chinese_chars, strip_accents)
         self.wordpiece_tokenizer = WordpieceTokenizer(self.vocab, str(unk_token))
         self.split_special_tokens = split_special_tokens
-        self._extra_added: dict[str, int] = {}  # added tokens from a config, beyond the special tokens
-        self._normalized_added: set[str] = set()
-        for index, entry in (added_tokens_decoder or {}).items():
-            entry = entry if isinstance(entry, dict) else {"content": str(entry), "special": True}
-            self._extra_added[entry["content"]] = int(index)
-            if not entry.get("special", False) and entry.get("normalized", True):
-                self._normalized_added.add(entry["content"])
-        self._extra_added_ids = {i: t for t, i in self._extra_added.items()}
+        self._added_tokens_decoder: dict[int, AddedToken] = {}
+        self._added_tokens_encoder: dict[str, int] = {}
+        self._added_version = 0  # bumped by every change of the added tokens (rebuilds the text state)
+        for index, token in config_tokens(added_tokens_decoder, self.all_special_tokens):
+            self._added_tokens_decoder[index] = token
+            self._added_tokens_encoder[token.content] = index
         self._state: _State | None = None
+        self._add_tokens([as_added_token(t, True, False) for t in self.all_special_tokens
+                          if t not in self._added_tokens_encoder], True)
 
     # ---- options ---------------------------------------------------------------------------------------------
     @property
@@ -85,30 +86,38 @@ class BertTokenizer(WordPieceTextMixin, TokenizerBase):
         return len(self.vocab)
 
     @property
-    def added_tokens_encoder(self) -> dict[str, int]:
-        """Tokens matched whole in the input (special tokens and configured added tokens) and their ids."""
-        return self._get_state().added
+    def added_tokens_decoder(self) -> dict[int, AddedToken]:
+        return dict(sorted(self._added_tokens_decoder.items()))
 
     def get_vocab(self) -> dict[str, int]:
-        return dict(self.vocab, **self.added_tokens_encoder)
+        return dict(self.vocab, **self._added_tokens_encoder)
 
     def __len__(self) -> int:
         return len(self.get_vocab())
 
+    def _add_tokens(self, tokens: list[AddedToken], special_tokens: bool) -> int:
+        """Register ``tokens`` (transformers' rules): an identical one is skipped, a known content is updated, a
+        vocabulary token keeps its id, a new one gets the next free id. Returns how many got a new id."""
+        new = 0
+        for token in tokens:
+            index = self._added_tokens_encoder.get(token.content, self.vocab.get(token.content))
+            if index is not None and self._added_tokens_decoder.get(index) == token:
+                continue
+            if index is None:
+                index = max(len(self.vocab), max(self._added_tokens_decoder, default=-1) + 1)
+                new += 1
+            self._added_tokens_decoder[index] = token
+            self._added_tokens_encoder[token.content] = index
+        self._added_version += 1
+        return new
+
     def _convert_token_to_id(self, token: str) -> int | None:
-        index = self._extra_added.get(token)
+        index = self._added_tokens_encoder.get(token)
         return self.vocab.get(token) if index is None else index
 
     def _convert_id_to_token(self, index: int) -> str:
-        token = self._extra_added_ids.get(index)
-        return self.ids_to_tokens.get(index, self.unk_token) if token is None else token
-
-    def _added_tokens_config(self) -> dict[str, dict[str, Any]]:
-        out = super()._added_tokens_config()
-        specials = set(self.all_special_tokens)
-        for token, index in self._extra_added.items():
-            out.setdefault(str(index), added_token_entry(token, token in specials, token in self._normalized_added))
-        return out
+        token = self._added_tokens_decoder.get(index)
+        return self.ids_to_tokens.get(index, self.unk_token) if token is None else token.content
 
     def _input_ids(self, value: str | list[str] | list[int], is_split_into_words: bool, state) -> list[int]:
         """Ids of one side of an input: a text, a list of words (split), a list of tokens or a list of ids."""
@@ -144,7 +153,7 @@ class BertTokenizer(WordPieceTextMixin, TokenizerBase):
 
     def _decode_ids(self, ids: list[int], skip_special_tokens: bool) -> str:
         specials = set(self.all_special_tokens)
-        loose = set(self._extra_added) - specials | {
+        loose = set(self._added_tokens_encoder) - specials | {
             t for t in self.additional_special_tokens if self.convert_tokens_to_ids(t) >= self.vocab_size}
         texts: list[str] = []
         current: list[str] = []
@@ -170,5 +179,5 @@ class BertTokenizer(WordPieceTextMixin, TokenizerBase):
                                      "tokenizer.json.")
         return cls(vocab_file, **options)
 
-    def _write_files(self, folder: str) -> None:
+    def _write_files(self, folder: str, legacy_format: bool | None) -> None:
         atomic_write_text(os.path.join(folder, VOCAB_FILE), vocab_lines(self.vocab))

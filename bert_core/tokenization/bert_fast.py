@@ -12,11 +12,12 @@ import os
 from collections import defaultdict
 from typing import Any
 
-from tokenizers import AddedToken, Tokenizer
+from tokenizers import Tokenizer
 
 from bert_core.files import atomic_write_text
 from bert_core.tokenization.files import (TOKENIZER_FILE, VOCAB_FILE, TokenizerFileError, load_vocab,
                                           vocab_lines)
+from bert_core.tokenization.added import AddedToken, as_added_token, config_tokens
 from bert_core.tokenization.backend import build_backend, read_tokenizer_file, sync_normalizer
 from bert_core.tokenization.base import TokenizerBase
 
@@ -45,6 +46,7 @@ class BertTokenizerFast(TokenizerBase):
                  tokenize_chinese_chars: bool = True, strip_accents: bool | None = None, *,
                  vocab: dict[str, int] | None = None, tokenizer_object: Tokenizer | None = None,
                  clean_text: bool = True, wordpieces_prefix: str = "##", added_tokens_decoder: dict | None = None,
+                 split_special_tokens: bool = False,
                  do_basic_tokenize: bool = True, never_split: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(unk_token=unk_token, sep_token=sep_token, pad_token=pad_token, cls_token=cls_token,
                          mask_token=mask_token, **kwargs)
@@ -67,18 +69,26 @@ class BertTokenizerFast(TokenizerBase):
         self.do_lower_case, self.tokenize_chinese_chars, self.strip_accents = (do_lower_case, tokenize_chinese_chars,
                                                                                strip_accents)
         self.do_basic_tokenize, self.never_split = do_basic_tokenize, never_split
-        extra = [e if isinstance(e, dict) else {"content": str(e), "special": True}
-                 for e in (added_tokens_decoder or {}).values()]
-        self._tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in
-                                            self.all_special_tokens])
-        self._tokenizer.add_tokens([AddedToken(e["content"], special=e.get("special", False),
-                                               normalized=e.get("normalized", not e.get("special", False)))
-                                    for e in extra if self._tokenizer.token_to_id(e["content"]) is None])
+        self.split_special_tokens = split_special_tokens
+        known = {t.content for t in self._tokenizer.get_added_tokens_decoder().values()}
+        fresh = [t for _, t in config_tokens(added_tokens_decoder, self.all_special_tokens) if t.content not in known]
+        known |= {t.content for t in fresh}
+        self._add_tokens(fresh + [as_added_token(t, True, False) for t in self.all_special_tokens if t not in known],
+                         True)
 
     @property
     def backend_tokenizer(self) -> Tokenizer:
         """The ``tokenizers.Tokenizer`` doing the work."""
         return self._tokenizer
+
+    @property
+    def split_special_tokens(self) -> bool:
+        """Treat special-token text in the input as plain text (the backend's ``encode_special_tokens``)."""
+        return self._tokenizer.encode_special_tokens
+
+    @split_special_tokens.setter
+    def split_special_tokens(self, value: bool) -> None:
+        self._tokenizer.encode_special_tokens = bool(value)
 
     # ---- vocabulary ------------------------------------------------------------------------------------------
     @property
@@ -90,6 +100,23 @@ class BertTokenizerFast(TokenizerBase):
 
     def get_vocab(self) -> dict[str, int]:
         return self._tokenizer.get_vocab(with_added_tokens=True)
+
+    @property
+    def added_tokens_decoder(self) -> dict[int, AddedToken]:
+        return dict(sorted(self._tokenizer.get_added_tokens_decoder().items()))
+
+    def _add_tokens(self, tokens: list[AddedToken], special_tokens: bool) -> int:
+        """Hand ``tokens`` to the backend in order (special ones through ``add_special_tokens``, so decoding can skip
+        them); returns how many got a new id."""
+        before = len(self)
+        run: list[AddedToken] = []
+        for token in [*tokens, None]:
+            if run and (token is None or token.special != run[0].special):
+                (self._tokenizer.add_special_tokens if run[0].special else self._tokenizer.add_tokens)(run)
+                run = []
+            if token is not None:
+                run.append(token)
+        return len(self) - before
 
     def _convert_token_to_id(self, token: str) -> int | None:
         return self._tokenizer.token_to_id(token)
@@ -203,10 +230,12 @@ class BertTokenizerFast(TokenizerBase):
                                      "BertTokenizerFast from. Pass the folder written by save_pretrained.")
         return cls(vocab_file, **options)
 
-    def _write_files(self, folder: str) -> None:
-        copy = Tokenizer.from_str(self._tokenizer.to_str())
-        copy.no_truncation()
-        copy.no_padding()
-        atomic_write_text(os.path.join(folder, TOKENIZER_FILE), copy.to_str(pretty=True))
-        vocab = self._tokenizer.get_vocab(with_added_tokens=False)
-        atomic_write_text(os.path.join(folder, VOCAB_FILE), vocab_lines(vocab))
+    def _write_files(self, folder: str, legacy_format: bool | None) -> None:
+        if legacy_format is not True:
+            copy = Tokenizer.from_str(self._tokenizer.to_str())
+            copy.no_truncation()
+            copy.no_padding()
+            atomic_write_text(os.path.join(folder, TOKENIZER_FILE), copy.to_str(pretty=True))
+        if legacy_format is not False:
+            vocab = self._tokenizer.get_vocab(with_added_tokens=False)
+            atomic_write_text(os.path.join(folder, VOCAB_FILE), vocab_lines(vocab))

@@ -18,21 +18,24 @@ __all__ = ["WordPieceTextMixin", "WordState", "alternation"]
 _CACHE_LIMIT = 1 << 18  # distinct words cached per tokenizer before the cache starts over
 
 
-def alternation(tokens: Iterable[str]) -> re.Pattern | None:
-    """A regex matching any of ``tokens`` (longest first), as one capturing group; None if there are none."""
+def alternation(tokens: Iterable[str], single_word: set[str] = frozenset()) -> re.Pattern | None:
+    """A regex matching any of ``tokens`` (longest first, those in ``single_word`` only between word boundaries),
+    as one capturing group; None if there are none."""
     tokens = sorted(set(tokens), key=lambda t: (-len(t), t))
-    return re.compile("(" + "|".join(map(re.escape, tokens)) + ")") if tokens else None
+    parts = [rf"(?<!\w){re.escape(t)}(?!\w)" if t in single_word else re.escape(t) for t in tokens]
+    return re.compile("(" + "|".join(parts) + ")") if tokens else None
 
 
 class WordState:
     """What BertTokenizer derives from its special / added tokens and options, with the per-word caches; rebuilt
     (caches emptied) when any of them changes."""
 
-    __slots__ = ("key", "added", "added_re", "nolower_re", "never_split", "ids", "tokens")
+    __slots__ = ("key", "added", "added_re", "nolower_re", "never_split", "remapped", "ids", "tokens")
 
-    def __init__(self, key: tuple, added: dict[str, int], added_re, nolower_re, never_split: set[str]) -> None:
+    def __init__(self, key: tuple, added: dict[str, int], added_re, nolower_re, never_split: set[str],
+                 remapped: bool = False) -> None:
         self.key, self.added, self.added_re, self.nolower_re = key, added, added_re, nolower_re
-        self.never_split = never_split
+        self.never_split, self.remapped = never_split, remapped  # remapped: an added token overrides a vocab id
         self.ids: dict[str, tuple[int, ...]] = {}  # word -> ids
         self.tokens: dict[str, tuple[str, ...]] = {}  # word -> tokens
 
@@ -46,19 +49,34 @@ class WordPieceTextMixin:
         key = (self.unk_token, self.sep_token, self.pad_token, self.cls_token, self.mask_token, self.bos_token,
                self.eos_token, tuple(self.additional_special_tokens), self.split_special_tokens,
                self.do_basic_tokenize, basic.do_lower_case, basic.strip_accents, basic.tokenize_chinese_chars,
-               basic.do_split_on_punc, len(basic.never_split), len(self.vocab))
+               basic.do_split_on_punc, len(basic.never_split), len(self.vocab), self._added_version)
         state = self._state
         if state is None or state.key != key:
-            specials = self.all_special_tokens
-            added = {t: self.convert_tokens_to_ids(t) for t in specials}
-            added.update(self._extra_added)
-            never = set(self.basic_tokenizer.never_split)
-            if not self.split_special_tokens:
-                never |= set(specials)
-            added_re = None if self.split_special_tokens else alternation(added)
-            state = self._state = WordState(key, added, added_re, alternation([*specials, *self._normalized_added]),
-                                         never)
+            state = self._state = self._build_state(key)
         return state
+
+    def _build_state(self, key: tuple) -> WordState:
+        """Special tokens (attributes and added) are matched whole unless ``split_special_tokens``; other added
+        tokens always. Normalized non-special ones are matched on the lower-cased text, the rest as written."""
+        specials = self.all_special_tokens
+        decoder = self._added_tokens_decoder
+        added = {t: self.convert_tokens_to_ids(t) for t in specials if t not in self._added_tokens_encoder}
+        added.update(self._added_tokens_encoder)
+        special_set = set(specials) | {t.content for t in decoder.values() if t.special}
+        never = set(self.basic_tokenizer.never_split)
+        if self.split_special_tokens:
+            added = {t: i for t, i in added.items() if t not in special_set}
+        else:
+            never |= set(specials)
+        if self.do_basic_tokenize and self.do_lower_case:  # normalized tokens match the lower-cased text
+            for token, index in list(added.items()):
+                if token not in special_set and decoder[index].normalized:
+                    added.setdefault(token.lower(), index)
+        single = {t for t, i in added.items() if i in decoder and decoder[i].single_word}
+        keep_case = [t for t in added if t in special_set or not decoder[added[t]].normalized]
+        vocab = self.vocab
+        remapped = any(vocab.get(t, i) != i for t, i in self._added_tokens_encoder.items())
+        return WordState(key, added, alternation(added, single), alternation(keep_case), never, remapped)
 
     def _chunks(self, text: str, state: WordState) -> list[str]:
         """Lower-case (except special tokens) and split ``text`` on added tokens: [plain, added, plain, ...]."""
@@ -101,8 +119,8 @@ class WordPieceTextMixin:
 
     def _word_ids(self, word: str, state: WordState) -> tuple[int, ...]:
         tokens = self._compute_tokens(word, state)
-        vocab, extra = self.vocab, self._extra_added
-        if not extra and all(t in vocab for t in tokens):
+        vocab = self.vocab
+        if not state.remapped and all(t in vocab for t in tokens):
             ids = tuple(map(vocab.__getitem__, tokens))
         else:
             ids = tuple(self.convert_tokens_to_ids(list(tokens)))

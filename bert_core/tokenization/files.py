@@ -1,5 +1,5 @@
 """Tokenizer files in transformers' layout: ``vocab.txt``, ``tokenizer.json``, ``tokenizer_config.json``,
-``special_tokens_map.json``. Reading checks what can be checked (a missing vocabulary, a vocabulary whose size
+``special_tokens_map.json``, ``added_tokens.json``. Reading checks what can be checked (a missing vocabulary, a vocabulary whose size
 disagrees with ``config.json``); writing is atomic through ``bert_core.files``.
 """
 
@@ -13,6 +13,7 @@ VOCAB_FILE = "vocab.txt"
 TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
+ADDED_TOKENS_FILE = "added_tokens.json"
 MODEL_CONFIG_FILE = "config.json"
 
 
@@ -107,6 +108,22 @@ def read_tokenizer_folder(folder: str) -> dict[str, Any]:
     for key, value in list(merged.items()):
         if key.endswith("_token") and isinstance(value, dict):
             merged[key] = value.get("content")
+    if isinstance(merged.get("additional_special_tokens"), list):
+        merged["additional_special_tokens"] = [t.get("content") if isinstance(t, dict) else t
+                                               for t in merged["additional_special_tokens"]]
+    legacy = read_json(os.path.join(folder, ADDED_TOKENS_FILE)) or {}
+    if legacy:  # {token: id} of transformers' legacy format: ordinary tokens unless declared special
+        decoder = dict(merged.get("added_tokens_decoder") or {})
+        specials = {v for k, v in merged.items() if k.endswith("_token") and isinstance(v, str)}
+        specials |= set(merged.get("additional_special_tokens") or [])
+        for token, index in legacy.items():
+            if not isinstance(index, int):
+                raise TokenizerFileError(f"'{os.path.join(folder, ADDED_TOKENS_FILE)}' should map tokens to int "
+                                         f"ids, found {token!r}: {index!r}.")
+            special = token in specials
+            decoder.setdefault(str(index), {"content": token, "lstrip": False, "normalized": not special,
+                                            "rstrip": False, "single_word": False, "special": special})
+        merged["added_tokens_decoder"] = decoder
     return merged
 
 

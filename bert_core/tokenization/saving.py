@@ -10,11 +10,11 @@ import os
 from typing import Any
 
 from bert_core.files import atomic_folder, atomic_write_text
-from bert_core.tokenization.files import (SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE, read_tokenizer_folder,
-                                          resolve_folder, to_json)
+from bert_core.tokenization.files import (ADDED_TOKENS_FILE, SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE,
+                                          read_tokenizer_folder, resolve_folder, to_json)
 from bert_core.tokenization.files import check_vocab_size as _check_vocab_size
 from bert_core.tokenization.padding import VERY_LARGE_INTEGER
-from bert_core.tokenization.special import added_token_entry
+from bert_core.tokenization.added import token_entry
 
 __all__ = ["PretrainedFilesMixin"]
 
@@ -45,8 +45,8 @@ class PretrainedFilesMixin:
         raise NotImplementedError
 
     def _added_tokens_config(self) -> dict[str, dict[str, Any]]:
-        """The ``added_tokens_decoder`` entry of tokenizer_config.json: the special tokens by id."""
-        return {str(self.convert_tokens_to_ids(t)): added_token_entry(t) for t in self.all_special_tokens}
+        """The ``added_tokens_decoder`` entry of tokenizer_config.json: every added token by id."""
+        return {str(index): token_entry(token) for index, token in self.added_tokens_decoder.items()}
 
     def _init_options(self) -> dict[str, Any]:
         """The BERT options written to tokenizer_config.json (both tokenizers expose them as properties)."""
@@ -54,12 +54,12 @@ class PretrainedFilesMixin:
                 "never_split": self.never_split, "strip_accents": self.strip_accents,
                 "tokenize_chinese_chars": self.tokenize_chinese_chars}
 
-    def _write_files(self, folder: str) -> None:
-        """Write the vocabulary files (vocab.txt, tokenizer.json) into ``folder``."""
+    def _write_files(self, folder: str, legacy_format: bool | None) -> None:
+        """Write the vocabulary files (vocab.txt and / or tokenizer.json) into ``folder``."""
         raise NotImplementedError
 
-    def save_pretrained(self, folder: str | os.PathLike) -> list[str]:
-        """Write the tokenizer in transformers' layout, atomically; returns the paths written."""
+    def _config(self) -> dict[str, Any]:
+        """What tokenizer_config.json holds (transformers' keys)."""
         config: dict[str, Any] = {
             "added_tokens_decoder": self._added_tokens_config(),
             "clean_up_tokenization_spaces": self.clean_up_tokenization_spaces, "extra_special_tokens": {},
@@ -68,12 +68,34 @@ class PretrainedFilesMixin:
             config["padding_side"] = self.padding_side
         if self.truncation_side != "right":
             config["truncation_side"] = self.truncation_side
+        if self.split_special_tokens:
+            config["split_special_tokens"] = True
         config.update(self.special_tokens_map)
         config.update(self._init_options())
+        return config
+
+    @property
+    def init_kwargs(self) -> dict[str, Any]:
+        """The options that rebuild this tokenizer (what tokenizer_config.json stores), as a fresh dict."""
+        return self._config()
+
+    def save_pretrained(self, folder: str | os.PathLike, legacy_format: bool | None = None) -> list[str]:
+        """Write the tokenizer in transformers' layout, atomically; returns the paths written.
+
+        ``legacy_format``: None writes every file this tokenizer can (vocab.txt, added_tokens.json, and
+        tokenizer.json for the fast one); True only the legacy ones (vocab.txt, added_tokens.json); False only
+        tokenizer.json (fast tokenizer only). tokenizer_config.json and special_tokens_map.json are always written.
+        """
+        if legacy_format is False and not self.is_fast:
+            raise ValueError("Only BertTokenizerFast can be saved in the non-legacy format (tokenizer.json); "
+                             "use legacy_format=None or True, or convert with BertTokenizerFast.from_slow().")
         with atomic_folder(folder) as tmp:
-            atomic_write_text(os.path.join(tmp, TOKENIZER_CONFIG_FILE), to_json(config))
+            atomic_write_text(os.path.join(tmp, TOKENIZER_CONFIG_FILE), to_json(self._config()))
             atomic_write_text(os.path.join(tmp, SPECIAL_TOKENS_MAP_FILE), to_json(self.special_tokens_map))
-            self._write_files(tmp)
+            added = {t.content: i for i, t in self.added_tokens_decoder.items() if i >= self.vocab_size}
+            if added and legacy_format is not False:
+                atomic_write_text(os.path.join(tmp, ADDED_TOKENS_FILE), to_json(added))
+            self._write_files(tmp, legacy_format)
             names = sorted(os.listdir(tmp))
         return [os.path.join(os.fspath(folder), name) for name in names]
 

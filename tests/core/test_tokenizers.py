@@ -247,7 +247,7 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     out.mkdir()
     (out / "tokenizer_config.json").write_text("{}")
 
-    def broken(folder):
+    def broken(folder, legacy_format=None):
         raise OSError("disk full")
     monkeypatch.setattr(tok, "_write_files", broken)
     with pytest.raises(OSError, match="disk full"):
