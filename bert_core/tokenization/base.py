@@ -191,12 +191,12 @@ class TokenizerBase(AddedTokensMixin, SpecialTokensMixin, PrepareMixin, Pretrain
             keys = ["input_ids"] + [k for k, on in (("token_type_ids", return_token_type_ids is not False),
                                                     ("attention_mask", options["return_attention_mask"])) if on]
             return BatchEncoding({k: [] for k in keys}, [])
-        data, encodings = self._encode_batch(pairs, is_split_into_words=is_split_into_words, **options)
+        data, encodings, alignments = self._encode_batch(pairs, is_split_into_words=is_split_into_words, **options)
         if verbose and max_length is None:
             self._warn_if_too_long(data["input_ids"])
         if not batched and return_tensors is None:
             data = self._unbatch(data, return_overflowing_tokens)
-        return BatchEncoding(data, encodings, tensor_type=return_tensors)
+        return BatchEncoding(data, encodings, tensor_type=return_tensors, alignments=alignments)
 
     def _single_pair(self, text_pair: Any) -> Any:
         """How a single call treats its ``text_pair`` (the fast tokenizer drops an empty one, as transformers)."""
@@ -205,7 +205,9 @@ class TokenizerBase(AddedTokensMixin, SpecialTokensMixin, PrepareMixin, Pretrain
     def _unbatch(self, data: dict[str, list], return_overflowing_tokens: bool) -> dict[str, Any]:
         return {key: value[0] for key, value in data.items()}
 
-    def _encode_batch(self, pairs: list[tuple[Any, Any]], **options: Any) -> tuple[dict[str, list], list | None]:
+    def _encode_batch(self, pairs: list[tuple[Any, Any]], **options: Any) -> tuple[dict[str, list], Any, Any]:
+        """``(data, encodings, alignments)``: the rows' fields, the fast backend's encodings (or None), the
+        pure-Python tokenizer's alignments (or None)."""
         raise NotImplementedError
 
     def encode(self, text: TextInput | list[int], text_pair: TextInput | list[int] | None = None,

@@ -14,11 +14,13 @@ from bert_core.files import atomic_write_text
 from bert_core.tokenization.files import (VOCAB_FILE, TokenizerFileError, check_vocab_specials, load_vocab,
                                           vocab_lines)
 from bert_core.tokenization.added import AddedToken, as_added_token, config_tokens
+from bert_core.tokenization.alignment import LazyRows
 from bert_core.tokenization.base import TokenizerBase
+from bert_core.tokenization.bert_offsets import OffsetsMixin
 from bert_core.tokenization.bert_text import WordPieceTextMixin
 from bert_core.tokenization.wordpiece import BasicTokenizer, WordpieceTokenizer
 
-class BertTokenizer(WordPieceTextMixin, TokenizerBase):
+class BertTokenizer(WordPieceTextMixin, OffsetsMixin, TokenizerBase):
     """BERT's WordPiece tokenizer in pure Python (transformers v4 ``BertTokenizer`` semantics).
 
     Args:
@@ -132,19 +134,22 @@ class BertTokenizer(WordPieceTextMixin, TokenizerBase):
     def _encode_batch(self, pairs: list[tuple[Any, Any]], *, is_split_into_words: bool, padding_strategy: str,
                       max_length: int | None, pad_to_multiple_of: int | None, padding_side: str,
                       return_attention_mask: bool, return_offsets_mapping: bool,
-                      **options: Any) -> tuple[dict[str, list], None]:
-        if return_offsets_mapping:
-            raise NotImplementedError("return_offsets_mapping needs character offsets, which only BertTokenizerFast "
-                                      "tracks; use BertTokenizerFast or leave return_offsets_mapping=False.")
+                      **options: Any) -> tuple[dict[str, list], None, Any]:
         state, split = self._get_state(), is_split_into_words
         rows = [self._prepare_ids(self._input_ids(a, split, state),
                                   None if b is None else self._input_ids(b, split, state),
                                   max_length=max_length, **options) for a, b in pairs]
         batch = {key: [row[key] for row in rows] for key in rows[0]} if rows else {"input_ids": []}
-        encoded = self.pad(batch, padding=padding_strategy, max_length=max_length,
-                           pad_to_multiple_of=pad_to_multiple_of, padding_side=padding_side,
-                           return_attention_mask=return_attention_mask)
-        return dict(encoded.data), None
+        data = dict(self.pad(batch, padding=padding_strategy, max_length=max_length,
+                             pad_to_multiple_of=pad_to_multiple_of, padding_side=padding_side,
+                             return_attention_mask=return_attention_mask).data)
+        ids = list(data["input_ids"])
+        alignments = LazyRows(lambda: self._alignments(
+            pairs, ids, split, options["add_special_tokens"], options["truncation_strategy"], max_length,
+            options["stride"], padding_side))
+        if return_offsets_mapping:
+            data["offset_mapping"] = [row.offsets for row in alignments.rows()]
+        return data, None, alignments
 
     # ---- decoding and files ----------------------------------------------------------------------------------
     def convert_tokens_to_string(self, tokens: list[str]) -> str:

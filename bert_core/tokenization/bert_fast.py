@@ -167,7 +167,7 @@ class BertTokenizerFast(TokenizerBase):
                       padding_strategy: str, truncation_strategy: str, max_length: int | None, stride: int,
                       pad_to_multiple_of: int | None, padding_side: str, return_token_type_ids: bool | None,
                       return_attention_mask: bool, return_overflowing_tokens: bool, return_special_tokens_mask: bool,
-                      return_offsets_mapping: bool, return_length: bool) -> tuple[dict[str, list], list]:
+                      return_offsets_mapping: bool, return_length: bool) -> tuple[dict[str, list], list, None]:
         self._configure(truncation_strategy, max_length, stride, padding_strategy, pad_to_multiple_of, padding_side)
         if return_token_type_ids is None:
             return_token_type_ids = "token_type_ids" in self.model_input_names
@@ -205,7 +205,7 @@ class BertTokenizerFast(TokenizerBase):
                     data["length"].append(len(e.ids))
         if return_overflowing_tokens:
             data["overflow_to_sample_mapping"] = mapping
-        return dict(data), rows
+        return dict(data), rows, None
 
     def tokenize(self, text: str, pair: str | None = None, add_special_tokens: bool = False) -> list[str]:
         """The WordPiece tokens of ``text`` (and ``pair``), special tokens only if ``add_special_tokens``."""
