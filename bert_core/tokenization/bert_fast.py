@@ -20,9 +20,10 @@ from bert_core.tokenization.files import (TOKENIZER_FILE, VOCAB_FILE, TokenizerF
 from bert_core.tokenization.added import AddedToken, as_added_token, config_tokens
 from bert_core.tokenization.backend import build_backend, read_tokenizer_file, sync_normalizer
 from bert_core.tokenization.base import TokenizerBase
+from bert_core.tokenization.fast_builders import FastBuildersMixin
 
 
-class BertTokenizerFast(TokenizerBase):
+class BertTokenizerFast(FastBuildersMixin, TokenizerBase):
     """BERT's WordPiece tokenizer on the ``tokenizers`` backend (transformers v4 ``BertTokenizerFast``).
 
     Args:
@@ -223,7 +224,8 @@ class BertTokenizerFast(TokenizerBase):
     @classmethod
     def _from_folder(cls, folder: str, vocab_file: str | None, options: dict[str, Any]) -> BertTokenizerFast:
         tokenizer_file = os.path.join(folder, TOKENIZER_FILE)
-        if os.path.isfile(tokenizer_file):
+        from_slow = options.pop("from_slow", False)  # build from vocab.txt even where tokenizer.json exists
+        if os.path.isfile(tokenizer_file) and not from_slow:
             return cls(tokenizer_file=tokenizer_file, **options)
         if vocab_file is None:
             raise TokenizerFileError(f"Neither {TOKENIZER_FILE} nor {VOCAB_FILE} in '{folder}': nothing to build a "
