@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import WordPiece
 
 from bert_core.tokenization.files import TokenizerFileError, check_vocab_specials
 
-__all__ = ["build_backend", "read_tokenizer_file", "sync_normalizer"]
+__all__ = ["bert_template", "build_backend", "configure_backend", "read_tokenizer_file", "sync_normalizer"]
 
 
 def build_backend(vocab: dict[str, int], unk_token: str, cls_token: str, sep_token: str, do_lower_case: bool,
@@ -23,11 +24,35 @@ def build_backend(vocab: dict[str, int], unk_token: str, cls_token: str, sep_tok
     backend.normalizer = normalizers.BertNormalizer(clean_text=clean_text, handle_chinese_chars=tokenize_chinese_chars,
                                                     strip_accents=strip_accents, lowercase=do_lower_case)
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    backend.post_processor = processors.TemplateProcessing(
-        single=f"{cls_token}:0 $A:0 {sep_token}:0", pair=f"{cls_token}:0 $A:0 {sep_token}:0 $B:1 {sep_token}:1",
-        special_tokens=[(cls_token, vocab[cls_token]), (sep_token, vocab[sep_token])])
+    backend.post_processor = bert_template(cls_token, vocab[cls_token], sep_token, vocab[sep_token])
     backend.decoder = decoders.WordPiece(prefix=wordpieces_prefix)
     return backend
+
+
+def bert_template(cls_token: str, cls_id: int, sep_token: str, sep_id: int) -> processors.TemplateProcessing:
+    """BERT's post-processor: ``[CLS] A [SEP]`` and ``[CLS] A [SEP] B [SEP]`` (type ids 0 then 1)."""
+    return processors.TemplateProcessing(
+        single=f"{cls_token}:0 $A:0 {sep_token}:0", pair=f"{cls_token}:0 $A:0 {sep_token}:0 $B:1 {sep_token}:1",
+        special_tokens=[(cls_token, cls_id), (sep_token, sep_id)])
+
+
+def configure_backend(backend: Tokenizer, truncation: dict[str, Any] | None, padding: dict[str, Any] | None) -> None:
+    """Set (or turn off, with None) the backend's truncation and padding, touching it only when they change."""
+    if truncation is None:
+        if backend.truncation is not None:
+            backend.no_truncation()
+    else:
+        current = backend.truncation
+        if current is None or any(current.get(k) != v for k, v in truncation.items()):
+            try:
+                backend.enable_truncation(**truncation)
+            except Exception as exc:
+                raise ValueError(f"Invalid truncation settings {truncation}: {exc}") from exc
+    if padding is None:
+        if backend.padding is not None:
+            backend.no_padding()
+    elif backend.padding != padding:
+        backend.enable_padding(**padding)
 
 
 def read_tokenizer_file(path: str) -> Tokenizer:

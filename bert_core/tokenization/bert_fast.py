@@ -18,7 +18,8 @@ from bert_core.files import atomic_write_text
 from bert_core.tokenization.files import (TOKENIZER_FILE, VOCAB_FILE, TokenizerFileError, load_vocab,
                                           vocab_lines)
 from bert_core.tokenization.added import AddedToken, as_added_token, config_tokens
-from bert_core.tokenization.backend import build_backend, read_tokenizer_file, sync_normalizer
+from bert_core.tokenization.backend import (bert_template, build_backend, configure_backend, read_tokenizer_file,
+                                            sync_normalizer)
 from bert_core.tokenization.base import TokenizerBase
 from bert_core.tokenization.fast_builders import FastBuildersMixin
 
@@ -71,6 +72,7 @@ class BertTokenizerFast(FastBuildersMixin, TokenizerBase):
                                                                                strip_accents)
         self.do_basic_tokenize, self.never_split = do_basic_tokenize, never_split
         self.split_special_tokens = split_special_tokens
+        self._template_key = (self.cls_token, self.sep_token)  # what the backend's post-processor frames with
         known = {t.content for t in self._tokenizer.get_added_tokens_decoder().values()}
         fresh = [t for _, t in config_tokens(added_tokens_decoder, self.all_special_tokens) if t.content not in known]
         known |= {t.content for t in fresh}
@@ -132,29 +134,24 @@ class BertTokenizerFast(FastBuildersMixin, TokenizerBase):
     def _configure(self, truncation_strategy: str = "do_not_truncate", max_length: int | None = None,
                    stride: int = 0, padding_strategy: str = "do_not_pad", pad_to_multiple_of: int | None = None,
                    padding_side: str = "right") -> None:
-        """Set the backend's truncation and padding for the next call (only when they change)."""
-        backend = self._tokenizer
-        if truncation_strategy == "do_not_truncate":
-            if backend.truncation is not None:
-                backend.no_truncation()
-        else:
-            target = {"max_length": max_length, "stride": stride, "strategy": truncation_strategy,
-                      "direction": self.truncation_side}
-            current = backend.truncation
-            if current is None or any(current.get(k) != v for k, v in target.items()):
-                try:
-                    backend.enable_truncation(**target)
-                except Exception as exc:
-                    raise ValueError(f"Invalid truncation settings {target}: {exc}") from exc
-        if padding_strategy == "do_not_pad":
-            if backend.padding is not None:
-                backend.no_padding()
-        else:
-            target = {"length": max_length if padding_strategy == "max_length" else None,
-                      "direction": padding_side, "pad_id": self.pad_token_id, "pad_token": self.pad_token,
-                      "pad_type_id": self.pad_token_type_id, "pad_to_multiple_of": pad_to_multiple_of}
-            if backend.padding != target:
-                backend.enable_padding(**target)
+        """Set the backend's truncation, padding and [CLS]/[SEP] template for the next call (when they change)."""
+        if (self.cls_token, self.sep_token) != self._template_key:
+            self._sync_template()
+        truncation = None if truncation_strategy == "do_not_truncate" else {
+            "max_length": max_length, "stride": stride, "strategy": truncation_strategy,
+            "direction": self.truncation_side}
+        padding = None if padding_strategy == "do_not_pad" else {
+            "length": max_length if padding_strategy == "max_length" else None, "direction": padding_side,
+            "pad_id": self.pad_token_id, "pad_token": self.pad_token, "pad_type_id": self.pad_token_type_id,
+            "pad_to_multiple_of": pad_to_multiple_of}
+        configure_backend(self._tokenizer, truncation, padding)
+
+    def _sync_template(self) -> None:
+        """Frame inputs with the current cls_token / sep_token (set after loading), as the slow tokenizer does."""
+        self._template_key = (self.cls_token, self.sep_token)
+        ids = [None if t is None else self._tokenizer.token_to_id(t) for t in self._template_key]
+        if None not in ids:
+            self._tokenizer.post_processor = bert_template(self.cls_token, ids[0], self.sep_token, ids[1])
 
     def _single_pair(self, text_pair: str | None) -> str | None:
         return text_pair if text_pair else None
