@@ -68,12 +68,18 @@ class OffsetsMixin:
         for match in state.added_re.finditer(text) if state.added_re is not None else ():
             word = self._plain_records(text[start:match.start()], src[start:match.start()], state, word,
                                        records, fixed_word)
-            token = match.group()
-            index = state.added[token]
-            records.append((index, self.convert_ids_to_tokens(index), src[match.start()], src[match.end() - 1] + 1,
-                            word))
+            index = state.added[match.group()]
+            first, last = match.start(), match.end() - 1
+            added = self._added_tokens_decoder.get(index)
+            if added is not None and added.lstrip:  # the stripped spaces belong to the token, as in the backend
+                while first > start and text[first - 1].isspace():
+                    first -= 1
+            if added is not None and added.rstrip:
+                while last + 1 < len(text) and text[last + 1].isspace():
+                    last += 1
+            records.append((index, self.convert_ids_to_tokens(index), src[first], src[last] + 1, word))
             word += not fixed_word
-            start = match.end()
+            start = last + 1
         word = self._plain_records(text[start:], src[start:], state, word, records, fixed_word)
         return records, word
 

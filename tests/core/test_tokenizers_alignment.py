@@ -109,3 +109,17 @@ def test_alignment_survives_pickle_and_tensors(tok):
     assert enc.word_ids(1) == [None, 0, None, None]
     again = pickle.loads(pickle.dumps(enc)) if not tok.is_fast else enc
     assert again.word_ids(0) == [None, 0, 1, None]
+
+
+def test_added_token_offsets_match_the_backend():
+    from bert_core.tokenization.added import AddedToken
+
+    slow, fast = (cls.from_pretrained(FIXTURES / "minilm-tokenizer") for cls in CLASSES)
+    for tok in (slow, fast):
+        tok.add_tokens([AddedToken("<ent>", lstrip=True, rstrip=True), AddedToken("<l>", lstrip=True),
+                        AddedToken("zz", single_word=True)])
+    for text in ["hello  <ent>  world", " <ent>", "a <l> <l> b", "<ent><ent> <ent>", "azz zz zza", "x zz, y"]:
+        got = [tok(text, return_offsets_mapping=True) for tok in (slow, fast)]
+        assert got[0].data == got[1].data, text
+        assert got[0].word_ids() == got[1].word_ids(), text
+    assert slow("hello  <ent>  world", return_offsets_mapping=True)["offset_mapping"][2] == (5, 14)
