@@ -154,7 +154,7 @@ class OffsetsMixin:
                 self.num_special_tokens_to_add(second is not None) if add_special_tokens else 0)
             if truncation_strategy != "do_not_truncate" and max_length and total > max_length:
                 first, second, _ = truncate_sequences(first, second, total - max_length, truncation_strategy,
-                                                      stride, self.truncation_side)
+                                                      stride, self.truncation_side, log=False)
             cls = [(self.cls_token_id, self.cls_token, 0, 0, None, None)]
             sep = [(self.sep_token_id, self.sep_token, 0, 0, None, None)]
             row = [r + (0,) for r in first]
