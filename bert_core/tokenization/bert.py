@@ -11,14 +11,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from bert_core.files import atomic_write_text
-from bert_core.tokenization.files import (VOCAB_FILE, TokenizerFileError, check_vocab_specials, load_vocab,
-                                          vocab_lines)
 from bert_core.tokenization.added import AddedToken, as_added_token, config_tokens
 from bert_core.tokenization.alignment import LazyRows
 from bert_core.tokenization.base import TokenizerBase
 from bert_core.tokenization.bert_offsets import OffsetsMixin
-from bert_core.tokenization.bert_text import WordPieceTextMixin
+from bert_core.tokenization.bert_text import WordPieceTextMixin, WordState
+from bert_core.tokenization.files import (VOCAB_FILE, TokenizerFileError, check_vocab_specials, load_vocab,
+                                          vocab_lines)
 from bert_core.tokenization.wordpiece import BasicTokenizer, WordpieceTokenizer
+
 
 class BertTokenizer(WordPieceTextMixin, OffsetsMixin, TokenizerBase):
     """BERT's WordPiece tokenizer in pure Python (transformers v4 ``BertTokenizer`` semantics).
@@ -31,8 +32,8 @@ class BertTokenizer(WordPieceTextMixin, OffsetsMixin, TokenizerBase):
         tokenize_chinese_chars: put spaces around CJK ideographs.
         strip_accents: strip accents; None follows ``do_lower_case``.
         split_special_tokens: treat special-token text in the input as plain text.
-        added_tokens_decoder: ``{id: {"content": ..., "special": ..., "normalized": ...}}`` from a
-            tokenizer_config.json: tokens matched whole before WordPiece.
+        added_tokens_decoder: ``{id: {"content": ..., "special": ..., "normalized": ...}}`` (or ``AddedToken``
+            values) from a tokenizer_config.json: tokens matched whole before WordPiece, with those ids.
         **kwargs: special tokens and the options of ``TokenizerBase``.
     """
 
@@ -65,7 +66,7 @@ class BertTokenizer(WordPieceTextMixin, OffsetsMixin, TokenizerBase):
         for index, token in config_tokens(added_tokens_decoder, self.all_special_tokens):
             self._added_tokens_decoder[index] = token
             self._added_tokens_encoder[token.content] = index
-        self._state: _State | None = None
+        self._state: WordState | None = None
         self._add_tokens([as_added_token(t, True, False) for t in self.all_special_tokens
                           if t not in self._added_tokens_encoder], True)
 

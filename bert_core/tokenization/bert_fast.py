@@ -206,9 +206,14 @@ class BertTokenizerFast(FastBuildersMixin, TokenizerBase):
         return dict(data), rows, None
 
     def tokenize(self, text: str, pair: str | None = None, add_special_tokens: bool = False) -> list[str]:
-        """The WordPiece tokens of ``text`` (and ``pair``), special tokens only if ``add_special_tokens``."""
+        """The WordPiece tokens of ``text`` (and ``pair``), special tokens only if ``add_special_tokens``.
+
+        Added tokens appear as stored (the backend's ``Encoding.tokens`` shows the matched text, which for a
+        normalized or stripped token is not a vocabulary entry), so ``convert_tokens_to_ids`` gives the ids.
+        """
         self._configure()
-        return self._tokenizer.encode(text, pair, add_special_tokens=add_special_tokens).tokens
+        return [self._tokenizer.id_to_token(i) for i in
+                self._tokenizer.encode(text, pair, add_special_tokens=add_special_tokens).ids]
 
     # ---- decoding and files ----------------------------------------------------------------------------------
     def convert_tokens_to_string(self, tokens: list[str]) -> str:

@@ -30,12 +30,13 @@ class WordState:
     """What BertTokenizer derives from its special / added tokens and options, with the per-word caches; rebuilt
     (caches emptied) when any of them changes."""
 
-    __slots__ = ("key", "added", "added_re", "nolower_re", "never_split", "remapped", "ids", "tokens")
+    __slots__ = ("key", "added", "added_re", "nolower_re", "never_split", "remapped", "alias", "ids", "tokens")
 
     def __init__(self, key: tuple, added: dict[str, int], added_re, nolower_re, never_split: set[str],
-                 remapped: bool = False) -> None:
+                 remapped: bool = False, alias: dict[str, str] | None = None) -> None:
         self.key, self.added, self.added_re, self.nolower_re = key, added, added_re, nolower_re
         self.never_split, self.remapped = never_split, remapped  # remapped: an added token overrides a vocab id
+        self.alias = alias or {}  # matched text -> added token, where they differ (lower-cased matches)
         self.ids: dict[str, tuple[int, ...]] = {}  # word -> ids
         self.tokens: dict[str, tuple[str, ...]] = {}  # word -> tokens
 
@@ -68,15 +69,16 @@ class WordPieceTextMixin:
             added = {t: i for t, i in added.items() if t not in special_set}
         else:
             never |= set(specials)
+        alias = {}  # lower-cased form -> token, for normalized tokens stored with capitals
         if self.do_basic_tokenize and self.do_lower_case:  # normalized tokens match the lower-cased text
             for token, index in list(added.items()):
-                if token not in special_set and decoder[index].normalized:
-                    added.setdefault(token.lower(), index)
+                if token not in special_set and decoder[index].normalized and token.lower() not in added:
+                    added[token.lower()], alias[token.lower()] = index, token
         single = {t for t, i in added.items() if i in decoder and decoder[i].single_word}
         keep_case = [t for t in added if t in special_set or not decoder[added[t]].normalized]
         vocab = self.vocab
         remapped = any(vocab.get(t, i) != i for t, i in self._added_tokens_encoder.items())
-        return WordState(key, added, alternation(added, single), alternation(keep_case), never, remapped)
+        return WordState(key, added, alternation(added, single), alternation(keep_case), never, remapped, alias)
 
     def _chunks(self, text: str, state: WordState) -> list[str]:
         """Lower-case (except special tokens) and split ``text`` on added tokens: [plain, added, plain, ...]."""
@@ -135,7 +137,7 @@ class WordPieceTextMixin:
         out: list[str] = []
         for i, chunk in enumerate(self._chunks(text, state)):
             if i % 2:
-                out.append(chunk)
+                out.append(state.alias.get(chunk, chunk))
             elif chunk:
                 for word in self._words(chunk):
                     out.extend(self._word_tokens(word, state))
