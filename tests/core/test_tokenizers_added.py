@@ -4,7 +4,9 @@ files (tokenizer_config.json, added_tokens.json, special_tokens_map.json)."""
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 
 import pytest
 
@@ -146,3 +148,13 @@ def test_legacy_format(tmp_path):
     with pytest.raises(ValueError, match="non-legacy"):
         slow.save_pretrained(tmp_path / "x", legacy_format=False)
     assert BertTokenizer.from_pretrained(tmp_path / "old").encode("Hello!") == fast.encode("Hello!")
+
+
+def test_added_tokens_survive_pickle_and_deepcopy(cls, tmp_path):
+    tok = make(cls, tmp_path)
+    tok.add_tokens(["newtok"])
+    tok.add_special_tokens({"additional_special_tokens": ["<e>"]})
+    text = "hello newtok <e> world"
+    for other in (pickle.loads(pickle.dumps(tok)), copy.deepcopy(tok)):
+        assert other.encode(text) == tok.encode(text) == [2, 5, BASE, BASE + 1, 6, 3]
+        assert other.added_tokens_decoder == tok.added_tokens_decoder
