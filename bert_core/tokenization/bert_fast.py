@@ -104,6 +104,8 @@ class BertTokenizerFast(FastBuildersMixin, TokenizerBase):
     def get_vocab(self) -> dict[str, int]:
         return self._tokenizer.get_vocab(with_added_tokens=True)
 
+    vocab = property(get_vocab, doc="``get_vocab()`` (transformers' fast tokenizers expose it as ``vocab``).")
+
     @property
     def added_tokens_decoder(self) -> dict[int, AddedToken]:
         return dict(sorted(self._tokenizer.get_added_tokens_decoder().items()))

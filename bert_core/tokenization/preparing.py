@@ -102,6 +102,20 @@ class PrepareMixin:
             out["length"] = len(out["input_ids"])
         return out
 
+    def truncate_sequences(self, ids: list[int], pair_ids: list[int] | None = None, num_tokens_to_remove: int = 0,
+                           truncation_strategy: str = "longest_first",
+                           stride: int = 0) -> tuple[list[int], list[int] | None, list[int]]:
+        """Remove ``num_tokens_to_remove`` ids (transformers v4's rules, on ``truncation_side``); returns
+        ``(ids, pair_ids, overflowing_tokens)``."""
+        strategy = getattr(truncation_strategy, "value", truncation_strategy)
+        strategy = "longest_first" if strategy is True else strategy
+        if strategy not in ("longest_first", "only_first", "only_second", "do_not_truncate"):
+            raise ValueError(f"Unknown truncation_strategy {truncation_strategy!r}.")
+        if strategy == "do_not_truncate":
+            return list(ids), None if pair_ids is None else list(pair_ids), []
+        return truncate_sequences(list(ids), None if pair_ids is None else list(pair_ids), num_tokens_to_remove,
+                                  strategy, stride, self.truncation_side)
+
     def pad(self, encoded_inputs: Mapping[str, Any] | Sequence[Mapping[str, Any]], padding: bool | str = True,
             max_length: int | None = None, pad_to_multiple_of: int | None = None, padding_side: str | None = None,
             return_attention_mask: bool | None = None, return_tensors: str | None = None,

@@ -11,7 +11,7 @@ from typing import Any
 
 from bert_core.files import atomic_folder, atomic_write_text
 from bert_core.tokenization.files import (ADDED_TOKENS_FILE, SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE,
-                                          read_tokenizer_folder, resolve_folder, to_json)
+                                          VOCAB_FILE, read_tokenizer_folder, resolve_folder, to_json, vocab_lines)
 from bert_core.tokenization.files import check_vocab_size as _check_vocab_size
 from bert_core.tokenization.padding import VERY_LARGE_INTEGER
 from bert_core.tokenization.added import token_entry
@@ -53,6 +53,16 @@ class PretrainedFilesMixin:
         return {"do_basic_tokenize": self.do_basic_tokenize, "do_lower_case": self.do_lower_case,
                 "never_split": self.never_split, "strip_accents": self.strip_accents,
                 "tokenize_chinese_chars": self.tokenize_chinese_chars}
+
+    def save_vocabulary(self, save_directory: str | os.PathLike, filename_prefix: str | None = None) -> tuple[str]:
+        """Write only the vocabulary (``[prefix-]vocab.txt``, no added or special tokens) into an existing
+        folder; returns its path (transformers v4's ``save_vocabulary``)."""
+        if not os.path.isdir(save_directory):
+            raise ValueError(f"save_vocabulary writes into an existing folder; '{save_directory}' is not one.")
+        path = os.path.join(os.fspath(save_directory), (filename_prefix + "-" if filename_prefix else "") + VOCAB_FILE)
+        vocab = self.get_vocab()
+        atomic_write_text(path, vocab_lines({t: i for t, i in vocab.items() if i < self.vocab_size}))
+        return (path,)
 
     def _write_files(self, folder: str, legacy_format: bool | None) -> None:
         """Write the vocabulary files (vocab.txt and / or tokenizer.json) into ``folder``."""

@@ -60,6 +60,16 @@ class SpecialTokensMixin:
         """How many special tokens ``__call__`` adds: 2 for one sequence ([CLS] A [SEP]), 3 for a pair."""
         return 3 if pair else 2
 
+    @property
+    def max_len_single_sentence(self) -> int:
+        """The longest single sequence that fits ``model_max_length`` with its special tokens."""
+        return self.model_max_length - self.num_special_tokens_to_add(pair=False)
+
+    @property
+    def max_len_sentences_pair(self) -> int:
+        """The longest pair (both sequences together) that fits ``model_max_length`` with its special tokens."""
+        return self.model_max_length - self.num_special_tokens_to_add(pair=True)
+
     # ---- special tokens --------------------------------------------------------------------------------------
     @property
     def special_tokens_map(self) -> dict[str, Any]:

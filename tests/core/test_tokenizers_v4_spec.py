@@ -109,3 +109,19 @@ def test_common_properties(cls):
         assert hasattr(tok, name)
     assert tok.init_kwargs["do_lower_case"] is True and tok.init_kwargs["model_max_length"] == 512
     assert set(tok.init_kwargs["added_tokens_decoder"]) == {"0", "100", "101", "102", "103"}
+
+
+def test_small_v4_helpers(cls, tmp_path):
+    tok = cls(vocab_file(tmp_path, SPEC_VOCAB), model_max_length=16)
+    assert (tok.max_len_single_sentence, tok.max_len_sentences_pair) == (14, 13)
+    assert tok.truncate_sequences([5, 6, 7, 8], [9, 10], num_tokens_to_remove=2, truncation_strategy="only_first",
+                                  stride=1) == ([5, 6], [9, 10], [6, 7, 8])
+    assert tok.truncate_sequences([5, 6, 7, 8], [9, 10], 3) == ([5, 6], [9], [])
+    tok.add_tokens(["extra"])
+    (tmp_path / "out").mkdir()
+    (path,) = tok.save_vocabulary(tmp_path / "out", filename_prefix="p")
+    assert path.endswith("p-vocab.txt")
+    assert (tmp_path / "out" / "p-vocab.txt").read_text(encoding="utf-8").split() == SPEC_VOCAB
+    with pytest.raises(ValueError, match="existing folder"):
+        tok.save_vocabulary(tmp_path / "missing")
+    assert tok.vocab["extra"] == len(SPEC_VOCAB) if tok.is_fast else tok.get_vocab()["extra"] == len(SPEC_VOCAB)
