@@ -93,6 +93,12 @@ class AddedTokensMixin:
     def _add_tokens(self, tokens: list[AddedToken], special_tokens: bool) -> int:
         raise NotImplementedError
 
+    def _missing_special_tokens(self, known: Iterable[str]) -> list[AddedToken]:
+        """The special tokens not in ``known``, as ``AddedToken`` (with the options they were given)."""
+        known = set(known)
+        extended = getattr(self, "_special_extended", {})
+        return [as_added_token(extended.get(t, t), True, False) for t in self.all_special_tokens if t not in known]
+
     def add_tokens(self, new_tokens: str | AddedToken | Iterable[str | AddedToken],
                    special_tokens: bool = False) -> int:
         """Add tokens matched whole in the text (longest first); returns how many got a new id.

@@ -11,48 +11,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
+from bert_core.tokenization.added import AddedTokensMixin
 from bert_core.tokenization.batch import BatchEncoding
+from bert_core.tokenization.inputs import TextInput, check_input, is_batch
 from bert_core.tokenization.padding import VERY_LARGE_INTEGER, check_side, resolve_strategies
 from bert_core.tokenization.preparing import PrepareMixin
 from bert_core.tokenization.saving import PretrainedFilesMixin
-from bert_core.tokenization.added import AddedTokensMixin
 from bert_core.tokenization.special import SpecialTokensMixin
 
 __all__ = ["TokenizerBase"]
 
 logger = logging.getLogger(__name__)
-
-
-TextInput = Union[str, list[str]]  # a text, or a list of words (is_split_into_words=True)
-
-
-def is_batch(value: Any, is_split_into_words: bool) -> bool:
-    """Whether ``value`` is a batch: a list of texts, or (split into words) a list of word lists."""
-    if not isinstance(value, (list, tuple)):
-        return False
-    return not is_split_into_words or (bool(value) and isinstance(value[0], (list, tuple)))
-
-
-def check_input(name: str, value: Any, is_split_into_words: bool, batch_ok: bool, ids_ok: bool = False) -> None:
-    """Raise a clear ValueError unless ``value`` is a text (str), a word list when split, a batch of those (when
-    ``batch_ok``), or a list of tokens / ids (when ``ids_ok``, the pure-Python tokenizer's encode_plus)."""
-    def single(v: Any) -> bool:
-        if isinstance(v, str):
-            return not is_split_into_words
-        if not isinstance(v, (list, tuple)):
-            return False
-        if all(isinstance(t, str) for t in v):
-            return is_split_into_words or ids_ok
-        return ids_ok and not is_split_into_words and all(isinstance(t, int) for t in v)
-    ok = single(value) or (batch_ok and isinstance(value, (list, tuple)) and is_batch(value, is_split_into_words)
-                           and all(single(v) for v in value))
-    if not ok:
-        want = "a list of words (str) or a batch of such lists" if is_split_into_words else "a str or a list of str"
-        if ids_ok:
-            want += ", a list of tokens or a list of token ids"
-        raise ValueError(f"{name} must be {want}, got {value!r:.80}.")
 
 
 class TokenizerBase(AddedTokensMixin, SpecialTokensMixin, PrepareMixin, PretrainedFilesMixin):
@@ -81,15 +52,27 @@ class TokenizerBase(AddedTokensMixin, SpecialTokensMixin, PrepareMixin, Pretrain
         for key in unused:
             if not key.startswith("_"):
                 logger.info("Tokenizer option %r is not used by %s; it is ignored.", key, type(self).__name__)
-        self.unk_token, self.sep_token, self.pad_token = unk_token, sep_token, pad_token
-        self.cls_token, self.mask_token, self.bos_token, self.eos_token = cls_token, mask_token, bos_token, eos_token
-        self.additional_special_tokens = list(additional_special_tokens or [])
+        self._special_extended: dict[str, Any] = {}  # special tokens given as AddedToken, by content
+        tokens = dict(unk_token=unk_token, sep_token=sep_token, pad_token=pad_token, cls_token=cls_token,
+                      mask_token=mask_token, bos_token=bos_token, eos_token=eos_token)
+        for name, token in tokens.items():
+            setattr(self, name, self._special_content(token))
+        self.additional_special_tokens = [self._special_content(t) for t in additional_special_tokens or []]
         self.model_max_length = VERY_LARGE_INTEGER if model_max_length is None else int(model_max_length)
         self.padding_side = check_side("padding_side", padding_side)
         self.truncation_side = check_side("truncation_side", truncation_side)
         self.clean_up_tokenization_spaces = bool(clean_up_tokenization_spaces)
         self.name_or_path = str(name_or_path)
         self._warned_too_long = False
+
+    def _special_content(self, token: Any) -> str | None:
+        """The string of a special token given as str or AddedToken (whose options are kept for registering)."""
+        if token is None or isinstance(token, str):
+            return token
+        if not hasattr(token, "content"):
+            raise ValueError(f"Special tokens must be str or AddedToken, got {type(token).__name__}: {token!r:.80}.")
+        self._special_extended[token.content] = token
+        return token.content
 
     # ---- encoding --------------------------------------------------------------------------------------------
     def __call__(self, text: TextInput | Sequence[TextInput], text_pair: TextInput | Sequence[TextInput] | None = None,

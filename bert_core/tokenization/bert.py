@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bert_core.files import atomic_write_text
-from bert_core.tokenization.added import AddedToken, as_added_token, config_tokens
+from bert_core.tokenization.added import AddedToken, config_tokens
 from bert_core.tokenization.alignment import LazyRows
 from bert_core.tokenization.base import TokenizerBase
 from bert_core.tokenization.bert_offsets import OffsetsMixin
@@ -58,7 +58,7 @@ class BertTokenizer(WordPieceTextMixin, OffsetsMixin, TokenizerBase):
         self.do_basic_tokenize = do_basic_tokenize
         self.never_split = None if never_split is None else list(never_split)
         self.basic_tokenizer = BasicTokenizer(do_lower_case, self.never_split, tokenize_chinese_chars, strip_accents)
-        self.wordpiece_tokenizer = WordpieceTokenizer(self.vocab, str(unk_token))
+        self.wordpiece_tokenizer = WordpieceTokenizer(self.vocab, str(self.unk_token))
         self.split_special_tokens = split_special_tokens
         self._added_tokens_decoder: dict[int, AddedToken] = {}
         self._added_tokens_encoder: dict[str, int] = {}
@@ -67,8 +67,7 @@ class BertTokenizer(WordPieceTextMixin, OffsetsMixin, TokenizerBase):
             self._added_tokens_decoder[index] = token
             self._added_tokens_encoder[token.content] = index
         self._state: WordState | None = None
-        self._add_tokens([as_added_token(t, True, False) for t in self.all_special_tokens
-                          if t not in self._added_tokens_encoder], True)
+        self._add_tokens(self._missing_special_tokens(self._added_tokens_encoder), True)
 
     # ---- options ---------------------------------------------------------------------------------------------
     @property

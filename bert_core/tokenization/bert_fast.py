@@ -17,7 +17,7 @@ from tokenizers import Tokenizer
 from bert_core.files import atomic_write_text
 from bert_core.tokenization.files import (TOKENIZER_FILE, VOCAB_FILE, TokenizerFileError, load_vocab,
                                           vocab_lines)
-from bert_core.tokenization.added import AddedToken, as_added_token, config_tokens
+from bert_core.tokenization.added import AddedToken, config_tokens
 from bert_core.tokenization.backend import (bert_template, build_backend, configure_backend, read_tokenizer_file,
                                             sync_normalizer)
 from bert_core.tokenization.base import TokenizerBase
@@ -64,8 +64,8 @@ class BertTokenizerFast(FastBuildersMixin, TokenizerBase):
                                              "tokenizer_file='.../tokenizer.json', vocab={token: id}, or use "
                                              "BertTokenizerFast.from_pretrained(folder).")
                 vocab, source = load_vocab(vocab_file), f"'{os.fspath(vocab_file)}'"
-            backend = build_backend(vocab, unk_token, cls_token, sep_token, do_lower_case, tokenize_chinese_chars,
-                                    strip_accents, clean_text, wordpieces_prefix, source)
+            backend = build_backend(vocab, self.unk_token, self.cls_token, self.sep_token, do_lower_case,
+                                    tokenize_chinese_chars, strip_accents, clean_text, wordpieces_prefix, source)
         self._tokenizer = backend
         sync_normalizer(self._tokenizer, do_lower_case, tokenize_chinese_chars, strip_accents)
         self.do_lower_case, self.tokenize_chinese_chars, self.strip_accents = (do_lower_case, tokenize_chinese_chars,
@@ -76,8 +76,7 @@ class BertTokenizerFast(FastBuildersMixin, TokenizerBase):
         known = {t.content for t in self._tokenizer.get_added_tokens_decoder().values()}
         fresh = [t for _, t in config_tokens(added_tokens_decoder, self.all_special_tokens) if t.content not in known]
         known |= {t.content for t in fresh}
-        self._add_tokens(fresh + [as_added_token(t, True, False) for t in self.all_special_tokens if t not in known],
-                         True)
+        self._add_tokens(fresh + self._missing_special_tokens(known), True)
 
     @property
     def backend_tokenizer(self) -> Tokenizer:

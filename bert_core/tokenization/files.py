@@ -49,7 +49,8 @@ def check_vocab_specials(vocab: dict[str, int], source: str, **tokens: str | Non
     Without them an unknown word has no id and every input starts / ends with the wrong token; both tokenizers
     refuse such a vocabulary at load (``tokens`` maps each role to its token; None skips the role).
     """
-    missing = [f"{name}={token!r}" for name, token in tokens.items() if token is not None and token not in vocab]
+    missing = [f"{name}={str(token)!r}" for name, token in tokens.items()
+               if token is not None and str(token) not in vocab]
     if missing:
         raise TokenizerFileError(
             f"The vocabulary {source} lacks the special token(s) {', '.join(missing)}: BERT maps unknown words to "

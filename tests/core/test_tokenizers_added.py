@@ -158,3 +158,12 @@ def test_added_tokens_survive_pickle_and_deepcopy(cls, tmp_path):
     for other in (pickle.loads(pickle.dumps(tok)), copy.deepcopy(tok)):
         assert other.encode(text) == tok.encode(text) == [2, 5, BASE, BASE + 1, 6, 3]
         assert other.added_tokens_decoder == tok.added_tokens_decoder
+
+
+def test_special_tokens_given_as_added_tokens(cls, tmp_path):
+    tok = make(cls, tmp_path, mask_token=AddedToken("[MASK]", lstrip=True),
+               additional_special_tokens=[AddedToken("<ent>", rstrip=True)])
+    assert tok.mask_token == "[MASK]" and isinstance(tok.mask_token, str) and tok.mask_token_id == 4
+    assert tok.additional_special_tokens == ["<ent>"] and tok.convert_tokens_to_ids("<ent>") == BASE
+    assert tok.added_tokens_decoder[4].lstrip and tok.added_tokens_decoder[BASE].rstrip
+    assert tok.encode("hello [MASK] <ent> world", add_special_tokens=False) == [5, 4, BASE, 6]
