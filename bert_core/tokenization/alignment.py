@@ -67,6 +67,10 @@ class Alignment:
         token = self.char_to_token(char, sequence_index)
         return None if token is None else self.word_ids[token]
 
+    @property
+    def n_sequences(self) -> int:
+        return 1 + max((s for s in self.sequence_ids if s is not None), default=0)
+
     def __len__(self) -> int:
         return len(self.ids)
 
@@ -103,6 +107,14 @@ class AlignmentMixin:
         batch, index = (0, batch_or_index) if index is None else (batch_or_index, index)
         row = self._row(batch)
         return row, index + len(row) if index < 0 else index
+
+    @property
+    def n_sequences(self) -> int | None:
+        """1 for single texts, 2 for pairs (None when the encoding holds no alignment)."""
+        try:
+            return self._row(0).n_sequences
+        except (ValueError, IndexError):
+            return None
 
     def tokens(self, batch_index: int = 0) -> list[str]:
         """The token strings of row ``batch_index``."""

@@ -93,6 +93,7 @@ def test_alignment_methods(tok):
     assert enc.char_to_token(0, 0, sequence_index=1) == 9
     assert enc.char_to_word(0, 18) == 3 and enc.char_to_word(0, 7, sequence_index=1) == 1
     assert enc.tokens(1)[-1] == "[PAD]" and enc.word_ids(1)[-1] is None
+    assert enc.n_sequences == 2 and tok(text).n_sequences == 1
     single = tok(text)
     assert single.char_to_token(8) == 3 and single.token_to_word(-2) == 4 and single.word_to_tokens(3) == (6, 7)
 
