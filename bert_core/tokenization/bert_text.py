@@ -131,8 +131,10 @@ class WordPieceTextMixin:
         state.ids[word] = ids
         return ids
 
-    def tokenize(self, text: str) -> list[str]:
-        """The WordPiece tokens of ``text`` (no special tokens added)."""
+    def tokenize(self, text: str, pair: str | None = None, add_special_tokens: bool = False) -> list[str]:
+        """The WordPiece tokens of ``text`` (and ``pair``), special tokens only if ``add_special_tokens``."""
+        if pair is not None or add_special_tokens:
+            return self.convert_ids_to_tokens(self.encode(text, pair, add_special_tokens=add_special_tokens))
         state = self._get_state()
         out: list[str] = []
         for i, chunk in enumerate(self._chunks(text, state)):

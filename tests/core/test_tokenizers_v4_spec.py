@@ -34,6 +34,7 @@ def test_full_tokenizer(cls, tmp_path):
     assert tok.convert_tokens_to_ids(tokens) == [9, 6, 7, 12, 10, 11]
     assert tok.encode("UNwant\u00e9d,running") == [1, 9, 6, 7, 12, 10, 11, 2]
     assert [tok.tokenize(t) for t in ["Test", "\xad", "test"]] == [["[UNK]"], [], ["[UNK]"]]
+    assert tok.tokenize("want", "low", add_special_tokens=True) == ["[CLS]", "want", "[SEP]", "low", "[SEP]"]
     assert tok.decode(tok.encode("UNwant\u00e9d,running", add_special_tokens=False)) == "unwanted, running"
 
 
