@@ -15,13 +15,13 @@ from typing import Any
 from tokenizers import Tokenizer
 
 from bert_core.files import atomic_write_text
-from bert_core.tokenization.files import (TOKENIZER_FILE, VOCAB_FILE, TokenizerFileError, load_vocab,
-                                          vocab_lines)
 from bert_core.tokenization.added import AddedToken, config_tokens
 from bert_core.tokenization.backend import (bert_template, build_backend, configure_backend, read_tokenizer_file,
                                             sync_normalizer)
 from bert_core.tokenization.base import TokenizerBase
 from bert_core.tokenization.fast_builders import FastBuildersMixin
+from bert_core.tokenization.files import (TOKENIZER_FILE, VOCAB_FILE, TokenizerFileError, check_vocab_specials,
+                                          load_vocab, vocab_lines)
 
 
 class BertTokenizerFast(FastBuildersMixin, TokenizerBase):
@@ -48,14 +48,16 @@ class BertTokenizerFast(FastBuildersMixin, TokenizerBase):
                  tokenize_chinese_chars: bool = True, strip_accents: bool | None = None, *,
                  vocab: dict[str, int] | None = None, tokenizer_object: Tokenizer | None = None,
                  clean_text: bool = True, wordpieces_prefix: str = "##", added_tokens_decoder: dict | None = None,
-                 split_special_tokens: bool = False,
-                 do_basic_tokenize: bool = True, never_split: list[str] | None = None, **kwargs: Any) -> None:
+                 split_special_tokens: bool = False, do_basic_tokenize: bool = True,
+                 never_split: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(unk_token=unk_token, sep_token=sep_token, pad_token=pad_token, cls_token=cls_token,
                          mask_token=mask_token, **kwargs)
-        if tokenizer_object is not None:
-            backend = Tokenizer.from_str(tokenizer_object.to_str())
-        elif tokenizer_file is not None:
-            backend = read_tokenizer_file(os.fspath(tokenizer_file))
+        if tokenizer_object is not None or tokenizer_file is not None:
+            backend = Tokenizer.from_str(tokenizer_object.to_str()) if tokenizer_object is not None else \
+                read_tokenizer_file(os.fspath(tokenizer_file))
+            source = "passed as tokenizer_object=" if tokenizer_object is not None else f"'{os.fspath(tokenizer_file)}'"
+            check_vocab_specials(backend.get_vocab(with_added_tokens=True), source, unk_token=self.unk_token,
+                                 cls_token=self.cls_token, sep_token=self.sep_token)
         else:
             source = "passed as vocab="
             if vocab is None:

@@ -47,10 +47,10 @@ def check_vocab_specials(vocab: dict[str, int], source: str, **tokens: str | Non
     """Raise if a special token BERT cannot do without (``unk_token``, ``cls_token``, ``sep_token``) is missing.
 
     Without them an unknown word has no id and every input starts / ends with the wrong token; both tokenizers
-    refuse such a vocabulary at load (``tokens`` maps each role to its token; None skips the role).
+    refuse such a vocabulary at load, and a None for one of them (``tokens`` maps each role to its token).
     """
-    missing = [f"{name}={str(token)!r}" for name, token in tokens.items()
-               if token is not None and str(token) not in vocab]
+    missing = [f"{name}={None if token is None else str(token)!r}" for name, token in tokens.items()
+               if token is None or str(token) not in vocab]
     if missing:
         raise TokenizerFileError(
             f"The vocabulary {source} lacks the special token(s) {', '.join(missing)}: BERT maps unknown words to "

@@ -41,3 +41,24 @@ def test_vocab_with_other_special_names_loads(cls, tmp_path):
     tok = cls(write_vocab(tmp_path, words), unk_token="<unk>", cls_token="<s>", sep_token="</s>",
               pad_token="<pad>", mask_token=None)
     assert tok("hello xyz")["input_ids"] == [2, 4, 1, 3]
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_required_special_token_cannot_be_none(cls, tmp_path):
+    with pytest.raises(ValueError, match="unk_token=None"):
+        cls(write_vocab(tmp_path, WORDS), unk_token=None)
+
+
+def test_tokenizer_json_without_unk_is_refused(tmp_path):
+    import json
+
+    fast = BertTokenizerFast(write_vocab(tmp_path, WORDS))
+    fast.save_pretrained(tmp_path / "out")
+    path = tmp_path / "out" / "tokenizer.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    del data["model"]["vocab"]["[UNK]"]
+    data["added_tokens"] = [t for t in data["added_tokens"] if t["content"] != "[UNK]"]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match="unk_token='\\[UNK\\]'") as info:
+        BertTokenizerFast(tokenizer_file=path)
+    assert str(path) in str(info.value)
