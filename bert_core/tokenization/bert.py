@@ -136,9 +136,11 @@ class BertTokenizer(WordPieceTextMixin, OffsetsMixin, TokenizerBase):
                       return_attention_mask: bool, return_offsets_mapping: bool,
                       **options: Any) -> tuple[dict[str, list], None, Any]:
         state, split = self._get_state(), is_split_into_words
-        rows = [self._prepare_ids(self._input_ids(a, split, state),
-                                  None if b is None else self._input_ids(b, split, state),
-                                  max_length=max_length, **options) for a, b in pairs]
+        text_ids, other_ids = self.text_to_ids, self._input_ids  # texts (the common case) skip one call
+        rows = [self._prepare_ids(text_ids(a, state) if type(a) is str else other_ids(a, split, state),
+                                  None if b is None else text_ids(b, state) if type(b) is str
+                                  else other_ids(b, split, state), max_length=max_length, **options)
+                for a, b in pairs]
         batch = {key: [row[key] for row in rows] for key in rows[0]} if rows else {"input_ids": []}
         data = dict(self.pad(batch, padding=padding_strategy, max_length=max_length,
                              pad_to_multiple_of=pad_to_multiple_of, padding_side=padding_side,
