@@ -8,9 +8,7 @@ from typing import Any
 
 from bert_core.config import BertConfig, ConfigError
 from bert_core.heads import HEADS
-from bert_core.tokenization_batch import BatchEncoding
-from bert_core.tokenization_bert import BertTokenizer
-from bert_core.tokenization_bert_fast import BertTokenizerFast
+from bert_core.tokenization import BatchEncoding, BertTokenizer, BertTokenizerFast
 
 __version__ = "0.1.0"
 __all__ = ["BertConfig", "ConfigError", "HEADS", "BatchEncoding", "BertTokenizer", "BertTokenizerFast",

@@ -93,7 +93,7 @@ class TFBertTokenizer(keras.layers.Layer):
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike, **kwargs) -> "TFBertTokenizer":
         """From a tokenizer folder (vocab.txt + tokenizer_config.json), read by ``bert_core.BertTokenizer``."""
-        from bert_core.tokenization_bert import BertTokenizer
+        from bert_core.tokenization.bert import BertTokenizer
 
         return cls.from_tokenizer(BertTokenizer.from_pretrained(os.fspath(folder)), **kwargs)
 

@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from bert_core.tokenization_bert import BertTokenizer
-from bert_core.tokenization_bert_fast import BertTokenizerFast
+from bert_core.tokenization.bert import BertTokenizer
+from bert_core.tokenization.bert_fast import BertTokenizerFast
 from tests.conftest import FIXTURES
 
 CASES_FILE = FIXTURES / "tokenizer" / "tokenizer_cases.json"

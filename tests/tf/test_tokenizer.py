@@ -70,7 +70,7 @@ def test_pairs_pad_token_types_with_zero(tokenizer):
                                      dict(tokenize_chinese_chars=False), dict(do_lower_case=False,
                                                                               strip_accents=True)])
 def test_options_match_bert_core(options):
-    core = pytest.importorskip("bert_core.tokenization_bert")
+    core = pytest.importorskip("bert_core.tokenization.bert")
     reference = core.BertTokenizer.from_pretrained(str(VOCAB), **options)
     layer = TFBertTokenizer.from_tokenizer(reference)
     texts = ["Héllo WÖRLD, naïve café!", "北京是中国的首都 and 日本語", "İstanbul Ångström ÀÁÂ", "[MASK] [cls] ##ing"]

@@ -28,7 +28,7 @@ def minilm_folder():
 
 def _tokenize(folder, sentences):
     try:
-        from bert_core.tokenization_bert_fast import BertTokenizerFast
+        from bert_core.tokenization.bert_fast import BertTokenizerFast
         enc = BertTokenizerFast.from_pretrained(folder)(sentences, padding=True)
         return torch.tensor(enc["input_ids"]), torch.tensor(enc["attention_mask"])
     except ImportError:

@@ -107,12 +107,12 @@ def pad_encoding(encoded: dict[str, Any], max_length: int | None, padding_strate
 
 def truncate_sequences(ids: list[int], pair_ids: list[int] | None, num_tokens_to_remove: int,
                        strategy: str = "longest_first", stride: int = 0,
-                       side: str = "right") -> tuple[list[int], list[int] | None, list[int]]:
+                       side: str = "right", log: bool = True) -> tuple[list[int], list[int] | None, list[int]]:
     """Remove ``num_tokens_to_remove`` ids as transformers' pure-Python tokenizers do.
 
     Returns ``(ids, pair_ids, overflowing_tokens)``. longest_first on a pair splits the removal between both
     sequences, longer one first (no overflowing tokens). When the chosen sequence is too short, transformers logs
-    an error and leaves the input as it is; so does this function.
+    an error (unless ``log=False``) and leaves the input as it is; so does this function.
     """
     if num_tokens_to_remove <= 0:
         return ids, pair_ids, []
@@ -124,7 +124,7 @@ def truncate_sequences(ids: list[int], pair_ids: list[int] | None, num_tokens_to
                 overflowing, ids = ids[:window], ids[num_tokens_to_remove:]
             else:
                 overflowing, ids = ids[-window:], ids[:-num_tokens_to_remove]
-        else:
+        elif log:
             logger.error("Cannot remove %d tokens: the first sequence has only %d. Choose another truncation "
                          "strategy ('longest_first' or 'only_second') or a larger max_length.",
                          num_tokens_to_remove, len(ids))
@@ -148,7 +148,7 @@ def truncate_sequences(ids: list[int], pair_ids: list[int] | None, num_tokens_to
                 overflowing, pair_ids = pair_ids[:window], pair_ids[num_tokens_to_remove:]
             else:
                 overflowing, pair_ids = pair_ids[-window:], pair_ids[:-num_tokens_to_remove]
-        else:
+        elif log:
             logger.error("Cannot remove %d tokens: the second sequence has only %d. Choose another truncation "
                          "strategy ('longest_first' or 'only_first') or a larger max_length.",
                          num_tokens_to_remove, len(pair_ids))

@@ -1,5 +1,5 @@
 """Tokenizer files in transformers' layout: ``vocab.txt``, ``tokenizer.json``, ``tokenizer_config.json``,
-``special_tokens_map.json``. Reading checks what can be checked (a missing vocabulary, a vocabulary whose size
+``special_tokens_map.json``, ``added_tokens.json``. Reading checks what can be checked (a missing vocabulary, a vocabulary whose size
 disagrees with ``config.json``); writing is atomic through ``bert_core.files``.
 """
 
@@ -13,6 +13,7 @@ VOCAB_FILE = "vocab.txt"
 TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
+ADDED_TOKENS_FILE = "added_tokens.json"
 MODEL_CONFIG_FILE = "config.json"
 
 
@@ -40,6 +41,21 @@ def load_vocab(path: str | os.PathLike) -> dict[str, int]:
     if not vocab:
         raise TokenizerFileError(f"The vocabulary file '{path}' is empty.")
     return vocab
+
+
+def check_vocab_specials(vocab: dict[str, int], source: str, **tokens: str | None) -> None:
+    """Raise if a special token BERT cannot do without (``unk_token``, ``cls_token``, ``sep_token``) is missing.
+
+    Without them an unknown word has no id and every input starts / ends with the wrong token; both tokenizers
+    refuse such a vocabulary at load, and a None for one of them (``tokens`` maps each role to its token).
+    """
+    missing = [f"{name}={None if token is None else str(token)!r}" for name, token in tokens.items()
+               if token is None or str(token) not in vocab]
+    if missing:
+        raise TokenizerFileError(
+            f"The vocabulary {source} lacks the special token(s) {', '.join(missing)}: BERT maps unknown words to "
+            "unk_token and frames every input with cls_token ... sep_token. Add the token(s) to the vocabulary, or "
+            "pass the ones it uses (e.g. unk_token='<unk>').")
 
 
 def vocab_lines(vocab: dict[str, int]) -> str:
@@ -93,6 +109,22 @@ def read_tokenizer_folder(folder: str) -> dict[str, Any]:
     for key, value in list(merged.items()):
         if key.endswith("_token") and isinstance(value, dict):
             merged[key] = value.get("content")
+    if isinstance(merged.get("additional_special_tokens"), list):
+        merged["additional_special_tokens"] = [t.get("content") if isinstance(t, dict) else t
+                                               for t in merged["additional_special_tokens"]]
+    legacy = read_json(os.path.join(folder, ADDED_TOKENS_FILE)) or {}
+    if legacy:  # {token: id} of transformers' legacy format: ordinary tokens unless declared special
+        decoder = dict(merged.get("added_tokens_decoder") or {})
+        specials = {v for k, v in merged.items() if k.endswith("_token") and isinstance(v, str)}
+        specials |= set(merged.get("additional_special_tokens") or [])
+        for token, index in legacy.items():
+            if not isinstance(index, int):
+                raise TokenizerFileError(f"'{os.path.join(folder, ADDED_TOKENS_FILE)}' should map tokens to int "
+                                         f"ids, found {token!r}: {index!r}.")
+            special = token in specials
+            decoder.setdefault(str(index), {"content": token, "lstrip": False, "normalized": not special,
+                                            "rstrip": False, "single_word": False, "special": special})
+        merged["added_tokens_decoder"] = decoder
     return merged
 
 

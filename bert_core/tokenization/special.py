@@ -9,10 +9,17 @@ SPECIAL_TOKENS_ATTRIBUTES = ("bos_token", "eos_token", "unk_token", "sep_token",
                              "mask_token")
 
 
-def added_token_entry(content: str, special: bool = True, normalized: bool = False) -> dict[str, Any]:
-    """One ``added_tokens_decoder`` record as transformers writes it."""
-    return {"content": content, "lstrip": False, "normalized": normalized, "rstrip": False, "single_word": False,
-            "special": special}
+def _id_property(attribute: str) -> property:
+    """``<attribute>_id``: the id of the special token; setting an id (or None) sets the token (transformers v4)."""
+    def get(self) -> int | None:
+        return self._special_id(getattr(self, attribute))
+
+    def set(self, value: int | None) -> None:
+        if value is not None and (isinstance(value, bool) or not hasattr(value, "__index__")):
+            raise ValueError(f"{attribute}_id must be an int or None, got {value!r}.")
+        setattr(self, attribute, None if value is None else self.convert_ids_to_tokens(int(value)))
+
+    return property(get, set, doc=f"Id of ``{attribute}``; setting an id sets ``{attribute}`` to its token.")
 
 
 class SpecialTokensMixin:
@@ -53,6 +60,16 @@ class SpecialTokensMixin:
         """How many special tokens ``__call__`` adds: 2 for one sequence ([CLS] A [SEP]), 3 for a pair."""
         return 3 if pair else 2
 
+    @property
+    def max_len_single_sentence(self) -> int:
+        """The longest single sequence that fits ``model_max_length`` with its special tokens."""
+        return self.model_max_length - self.num_special_tokens_to_add(pair=False)
+
+    @property
+    def max_len_sentences_pair(self) -> int:
+        """The longest pair (both sequences together) that fits ``model_max_length`` with its special tokens."""
+        return self.model_max_length - self.num_special_tokens_to_add(pair=True)
+
     # ---- special tokens --------------------------------------------------------------------------------------
     @property
     def special_tokens_map(self) -> dict[str, Any]:
@@ -79,13 +96,22 @@ class SpecialTokensMixin:
     def _special_id(self, token: str | None) -> int | None:
         return None if token is None else self.convert_tokens_to_ids(token)
 
-    unk_token_id = property(lambda self: self._special_id(self.unk_token), doc="Id of ``unk_token``.")
-    sep_token_id = property(lambda self: self._special_id(self.sep_token), doc="Id of ``sep_token``.")
-    pad_token_id = property(lambda self: self._special_id(self.pad_token), doc="Id of ``pad_token``.")
-    cls_token_id = property(lambda self: self._special_id(self.cls_token), doc="Id of ``cls_token``.")
-    mask_token_id = property(lambda self: self._special_id(self.mask_token), doc="Id of ``mask_token``.")
-    bos_token_id = property(lambda self: self._special_id(self.bos_token), doc="Id of ``bos_token``.")
-    eos_token_id = property(lambda self: self._special_id(self.eos_token), doc="Id of ``eos_token``.")
+    unk_token_id = _id_property("unk_token")
+    sep_token_id = _id_property("sep_token")
+    pad_token_id = _id_property("pad_token")
+    cls_token_id = _id_property("cls_token")
+    mask_token_id = _id_property("mask_token")
+    bos_token_id = _id_property("bos_token")
+    eos_token_id = _id_property("eos_token")
+
+    @property
+    def additional_special_tokens_ids(self) -> list[int]:
+        """Ids of ``additional_special_tokens``; setting ids sets the tokens."""
+        return [self.convert_tokens_to_ids(t) for t in self.additional_special_tokens]
+
+    @additional_special_tokens_ids.setter
+    def additional_special_tokens_ids(self, values: Sequence[int]) -> None:
+        self.additional_special_tokens = [self.convert_ids_to_tokens(int(v)) for v in values]
 
     # ---- token / id conversion -------------------------------------------------------------------------------
     def convert_tokens_to_ids(self, tokens: str | Sequence[str]) -> int | list[int]:

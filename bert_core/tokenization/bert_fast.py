@@ -8,39 +8,23 @@ in the backend, as in transformers, so results (including offsets and overflowin
 
 from __future__ import annotations
 
-import json
 import os
 from collections import defaultdict
 from typing import Any
 
-from tokenizers import AddedToken, Tokenizer, decoders, normalizers, pre_tokenizers, processors
-from tokenizers.models import WordPiece
+from tokenizers import Tokenizer
 
 from bert_core.files import atomic_write_text
-from bert_core.tokenization_files import (TOKENIZER_FILE, VOCAB_FILE, TokenizerFileError, load_vocab,
-                                          vocab_lines)
-from bert_core.tokenization_utils import TokenizerBase
+from bert_core.tokenization.added import AddedToken, config_tokens
+from bert_core.tokenization.backend import (bert_template, build_backend, configure_backend, read_tokenizer_file,
+                                            sync_normalizer)
+from bert_core.tokenization.base import TokenizerBase
+from bert_core.tokenization.fast_builders import FastBuildersMixin
+from bert_core.tokenization.files import (TOKENIZER_FILE, VOCAB_FILE, TokenizerFileError, check_vocab_specials,
+                                          load_vocab, vocab_lines)
 
 
-def build_backend(vocab: dict[str, int], unk_token: str, cls_token: str, sep_token: str, do_lower_case: bool,
-                  tokenize_chinese_chars: bool, strip_accents: bool | None, clean_text: bool = True,
-                  wordpieces_prefix: str = "##") -> Tokenizer:
-    """The ``tokenizers.Tokenizer`` transformers builds for BERT from a vocabulary (its ``BertConverter``)."""
-    for name, token in (("unk_token", unk_token), ("cls_token", cls_token), ("sep_token", sep_token)):
-        if token not in vocab:
-            raise ValueError(f"{name} {token!r} is not in the vocabulary; pass the {name} the vocab.txt uses.")
-    backend = Tokenizer(WordPiece(vocab, unk_token=unk_token, continuing_subword_prefix=wordpieces_prefix))
-    backend.normalizer = normalizers.BertNormalizer(clean_text=clean_text, handle_chinese_chars=tokenize_chinese_chars,
-                                                    strip_accents=strip_accents, lowercase=do_lower_case)
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    backend.post_processor = processors.TemplateProcessing(
-        single=f"{cls_token}:0 $A:0 {sep_token}:0", pair=f"{cls_token}:0 $A:0 {sep_token}:0 $B:1 {sep_token}:1",
-        special_tokens=[(cls_token, vocab[cls_token]), (sep_token, vocab[sep_token])])
-    backend.decoder = decoders.WordPiece(prefix=wordpieces_prefix)
-    return backend
-
-
-class BertTokenizerFast(TokenizerBase):
+class BertTokenizerFast(FastBuildersMixin, TokenizerBase):
     """BERT's WordPiece tokenizer on the ``tokenizers`` backend (transformers v4 ``BertTokenizerFast``).
 
     Args:
@@ -64,63 +48,51 @@ class BertTokenizerFast(TokenizerBase):
                  tokenize_chinese_chars: bool = True, strip_accents: bool | None = None, *,
                  vocab: dict[str, int] | None = None, tokenizer_object: Tokenizer | None = None,
                  clean_text: bool = True, wordpieces_prefix: str = "##", added_tokens_decoder: dict | None = None,
-                 do_basic_tokenize: bool = True, never_split: list[str] | None = None, **kwargs: Any) -> None:
+                 split_special_tokens: bool = False, do_basic_tokenize: bool = True,
+                 never_split: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(unk_token=unk_token, sep_token=sep_token, pad_token=pad_token, cls_token=cls_token,
                          mask_token=mask_token, **kwargs)
-        if tokenizer_object is not None:
-            backend = Tokenizer.from_str(tokenizer_object.to_str())
-        elif tokenizer_file is not None:
-            backend = self._read_tokenizer_file(os.fspath(tokenizer_file))
+        if tokenizer_object is not None or tokenizer_file is not None:
+            backend = Tokenizer.from_str(tokenizer_object.to_str()) if tokenizer_object is not None else \
+                read_tokenizer_file(os.fspath(tokenizer_file))
+            source = "passed as tokenizer_object=" if tokenizer_object is not None else f"'{os.fspath(tokenizer_file)}'"
+            check_vocab_specials(backend.get_vocab(with_added_tokens=True), source, unk_token=self.unk_token,
+                                 cls_token=self.cls_token, sep_token=self.sep_token)
         else:
+            source = "passed as vocab="
             if vocab is None:
                 if vocab_file is None:
                     raise TokenizerFileError("BertTokenizerFast needs a vocabulary: pass vocab_file='.../vocab.txt', "
                                              "tokenizer_file='.../tokenizer.json', vocab={token: id}, or use "
                                              "BertTokenizerFast.from_pretrained(folder).")
-                vocab = load_vocab(vocab_file)
-            backend = build_backend(vocab, unk_token, cls_token, sep_token, do_lower_case, tokenize_chinese_chars,
-                                    strip_accents, clean_text, wordpieces_prefix)
+                vocab, source = load_vocab(vocab_file), f"'{os.fspath(vocab_file)}'"
+            backend = build_backend(vocab, self.unk_token, self.cls_token, self.sep_token, do_lower_case,
+                                    tokenize_chinese_chars, strip_accents, clean_text, wordpieces_prefix, source)
         self._tokenizer = backend
-        self._sync_normalizer(do_lower_case, tokenize_chinese_chars, strip_accents)
+        sync_normalizer(self._tokenizer, do_lower_case, tokenize_chinese_chars, strip_accents)
         self.do_lower_case, self.tokenize_chinese_chars, self.strip_accents = (do_lower_case, tokenize_chinese_chars,
                                                                                strip_accents)
         self.do_basic_tokenize, self.never_split = do_basic_tokenize, never_split
-        extra = [e if isinstance(e, dict) else {"content": str(e), "special": True}
-                 for e in (added_tokens_decoder or {}).values()]
-        self._tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in
-                                            self.all_special_tokens])
-        self._tokenizer.add_tokens([AddedToken(e["content"], special=e.get("special", False),
-                                               normalized=e.get("normalized", not e.get("special", False)))
-                                    for e in extra if self._tokenizer.token_to_id(e["content"]) is None])
-
-    @staticmethod
-    def _read_tokenizer_file(path: str) -> Tokenizer:
-        if not os.path.isfile(path):
-            raise TokenizerFileError(f"No tokenizer file at '{path}'.")
-        try:
-            return Tokenizer.from_file(path)
-        except Exception as exc:  # the backend raises a bare Exception on malformed JSON
-            raise TokenizerFileError(f"Could not read '{path}' as a tokenizers JSON file ({exc}); it is truncated, "
-                                     "corrupt or from an incompatible tokenizers version.") from exc
-
-    def _sync_normalizer(self, do_lower_case: bool, tokenize_chinese_chars: bool, strip_accents: bool | None) -> None:
-        """Apply the options to a BertNormalizer read from a file, as transformers' BertTokenizerFast does."""
-        if self._tokenizer.normalizer is None:
-            return
-        state = json.loads(self._tokenizer.normalizer.__getstate__())
-        if state.get("type") != "BertNormalizer":
-            return
-        wanted = {"lowercase": do_lower_case, "strip_accents": strip_accents,
-                  "handle_chinese_chars": tokenize_chinese_chars}
-        if any(state.get(k, v) != v for k, v in wanted.items()):
-            state.pop("type")
-            state.update(wanted)
-            self._tokenizer.normalizer = normalizers.BertNormalizer(**state)
+        self.split_special_tokens = split_special_tokens
+        self._template_key = (self.cls_token, self.sep_token)  # what the backend's post-processor frames with
+        known = {t.content for t in self._tokenizer.get_added_tokens_decoder().values()}
+        fresh = [t for _, t in config_tokens(added_tokens_decoder, self.all_special_tokens) if t.content not in known]
+        known |= {t.content for t in fresh}
+        self._add_tokens(fresh + self._missing_special_tokens(known), True)
 
     @property
     def backend_tokenizer(self) -> Tokenizer:
         """The ``tokenizers.Tokenizer`` doing the work."""
         return self._tokenizer
+
+    @property
+    def split_special_tokens(self) -> bool:
+        """Treat special-token text in the input as plain text (the backend's ``encode_special_tokens``)."""
+        return self._tokenizer.encode_special_tokens
+
+    @split_special_tokens.setter
+    def split_special_tokens(self, value: bool) -> None:
+        self._tokenizer.encode_special_tokens = bool(value)
 
     # ---- vocabulary ------------------------------------------------------------------------------------------
     @property
@@ -132,6 +104,25 @@ class BertTokenizerFast(TokenizerBase):
 
     def get_vocab(self) -> dict[str, int]:
         return self._tokenizer.get_vocab(with_added_tokens=True)
+
+    vocab = property(get_vocab, doc="``get_vocab()`` (transformers' fast tokenizers expose it as ``vocab``).")
+
+    @property
+    def added_tokens_decoder(self) -> dict[int, AddedToken]:
+        return dict(sorted(self._tokenizer.get_added_tokens_decoder().items()))
+
+    def _add_tokens(self, tokens: list[AddedToken], special_tokens: bool) -> int:
+        """Hand ``tokens`` to the backend in order (special ones through ``add_special_tokens``, so decoding can skip
+        them); returns how many got a new id."""
+        before = len(self)
+        run: list[AddedToken] = []
+        for token in [*tokens, None]:
+            if run and (token is None or token.special != run[0].special):
+                (self._tokenizer.add_special_tokens if run[0].special else self._tokenizer.add_tokens)(run)
+                run = []
+            if token is not None:
+                run.append(token)
+        return len(self) - before
 
     def _convert_token_to_id(self, token: str) -> int | None:
         return self._tokenizer.token_to_id(token)
@@ -146,29 +137,24 @@ class BertTokenizerFast(TokenizerBase):
     def _configure(self, truncation_strategy: str = "do_not_truncate", max_length: int | None = None,
                    stride: int = 0, padding_strategy: str = "do_not_pad", pad_to_multiple_of: int | None = None,
                    padding_side: str = "right") -> None:
-        """Set the backend's truncation and padding for the next call (only when they change)."""
-        backend = self._tokenizer
-        if truncation_strategy == "do_not_truncate":
-            if backend.truncation is not None:
-                backend.no_truncation()
-        else:
-            target = {"max_length": max_length, "stride": stride, "strategy": truncation_strategy,
-                      "direction": self.truncation_side}
-            current = backend.truncation
-            if current is None or any(current.get(k) != v for k, v in target.items()):
-                try:
-                    backend.enable_truncation(**target)
-                except Exception as exc:
-                    raise ValueError(f"Invalid truncation settings {target}: {exc}") from exc
-        if padding_strategy == "do_not_pad":
-            if backend.padding is not None:
-                backend.no_padding()
-        else:
-            target = {"length": max_length if padding_strategy == "max_length" else None,
-                      "direction": padding_side, "pad_id": self.pad_token_id, "pad_token": self.pad_token,
-                      "pad_type_id": self.pad_token_type_id, "pad_to_multiple_of": pad_to_multiple_of}
-            if backend.padding != target:
-                backend.enable_padding(**target)
+        """Set the backend's truncation, padding and [CLS]/[SEP] template for the next call (when they change)."""
+        if (self.cls_token, self.sep_token) != self._template_key:
+            self._sync_template()
+        truncation = None if truncation_strategy == "do_not_truncate" else {
+            "max_length": max_length, "stride": stride, "strategy": truncation_strategy,
+            "direction": self.truncation_side}
+        padding = None if padding_strategy == "do_not_pad" else {
+            "length": max_length if padding_strategy == "max_length" else None, "direction": padding_side,
+            "pad_id": self.pad_token_id, "pad_token": self.pad_token, "pad_type_id": self.pad_token_type_id,
+            "pad_to_multiple_of": pad_to_multiple_of}
+        configure_backend(self._tokenizer, truncation, padding)
+
+    def _sync_template(self) -> None:
+        """Frame inputs with the current cls_token / sep_token (set after loading), as the slow tokenizer does."""
+        self._template_key = (self.cls_token, self.sep_token)
+        ids = [None if t is None else self._tokenizer.token_to_id(t) for t in self._template_key]
+        if None not in ids:
+            self._tokenizer.post_processor = bert_template(self.cls_token, ids[0], self.sep_token, ids[1])
 
     def _single_pair(self, text_pair: str | None) -> str | None:
         return text_pair if text_pair else None
@@ -178,17 +164,18 @@ class BertTokenizerFast(TokenizerBase):
             return data
         return {k: v[0] if v and isinstance(v[0], list) else v for k, v in data.items()}
 
-    def _encode_batch(self, pairs: list[tuple[str, str | None]], *, add_special_tokens: bool,
+    def _encode_batch(self, pairs: list[tuple[Any, Any]], *, is_split_into_words: bool, add_special_tokens: bool,
                       padding_strategy: str, truncation_strategy: str, max_length: int | None, stride: int,
                       pad_to_multiple_of: int | None, padding_side: str, return_token_type_ids: bool | None,
                       return_attention_mask: bool, return_overflowing_tokens: bool, return_special_tokens_mask: bool,
-                      return_offsets_mapping: bool, return_length: bool) -> tuple[dict[str, list], list]:
+                      return_offsets_mapping: bool, return_length: bool) -> tuple[dict[str, list], list, None]:
         self._configure(truncation_strategy, max_length, stride, padding_strategy, pad_to_multiple_of, padding_side)
         if return_token_type_ids is None:
             return_token_type_ids = "token_type_ids" in self.model_input_names
         inputs = [a if b is None else (a, b) for a, b in pairs]
         try:
-            encodings = self._tokenizer.encode_batch(inputs, add_special_tokens=add_special_tokens)
+            encodings = self._tokenizer.encode_batch(inputs, add_special_tokens=add_special_tokens,
+                                                     is_pretokenized=is_split_into_words)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # a bare Exception ("Truncation error: ..."), or a Rust panic (BaseException)
@@ -219,12 +206,17 @@ class BertTokenizerFast(TokenizerBase):
                     data["length"].append(len(e.ids))
         if return_overflowing_tokens:
             data["overflow_to_sample_mapping"] = mapping
-        return dict(data), rows
+        return dict(data), rows, None
 
     def tokenize(self, text: str, pair: str | None = None, add_special_tokens: bool = False) -> list[str]:
-        """The WordPiece tokens of ``text`` (and ``pair``), special tokens only if ``add_special_tokens``."""
+        """The WordPiece tokens of ``text`` (and ``pair``), special tokens only if ``add_special_tokens``.
+
+        Added tokens appear as stored (the backend's ``Encoding.tokens`` shows the matched text, which for a
+        normalized or stripped token is not a vocabulary entry), so ``convert_tokens_to_ids`` gives the ids.
+        """
         self._configure()
-        return self._tokenizer.encode(text, pair, add_special_tokens=add_special_tokens).tokens
+        return [self._tokenizer.id_to_token(i) for i in
+                self._tokenizer.encode(text, pair, add_special_tokens=add_special_tokens).ids]
 
     # ---- decoding and files ----------------------------------------------------------------------------------
     def convert_tokens_to_string(self, tokens: list[str]) -> str:
@@ -237,17 +229,20 @@ class BertTokenizerFast(TokenizerBase):
     @classmethod
     def _from_folder(cls, folder: str, vocab_file: str | None, options: dict[str, Any]) -> BertTokenizerFast:
         tokenizer_file = os.path.join(folder, TOKENIZER_FILE)
-        if os.path.isfile(tokenizer_file):
+        from_slow = options.pop("from_slow", False)  # build from vocab.txt even where tokenizer.json exists
+        if os.path.isfile(tokenizer_file) and not from_slow:
             return cls(tokenizer_file=tokenizer_file, **options)
         if vocab_file is None:
             raise TokenizerFileError(f"Neither {TOKENIZER_FILE} nor {VOCAB_FILE} in '{folder}': nothing to build a "
                                      "BertTokenizerFast from. Pass the folder written by save_pretrained.")
         return cls(vocab_file, **options)
 
-    def _write_files(self, folder: str) -> None:
-        copy = Tokenizer.from_str(self._tokenizer.to_str())
-        copy.no_truncation()
-        copy.no_padding()
-        atomic_write_text(os.path.join(folder, TOKENIZER_FILE), copy.to_str(pretty=True))
-        vocab = self._tokenizer.get_vocab(with_added_tokens=False)
-        atomic_write_text(os.path.join(folder, VOCAB_FILE), vocab_lines(vocab))
+    def _write_files(self, folder: str, legacy_format: bool | None) -> None:
+        if legacy_format is not True:
+            copy = Tokenizer.from_str(self._tokenizer.to_str())
+            copy.no_truncation()
+            copy.no_padding()
+            atomic_write_text(os.path.join(folder, TOKENIZER_FILE), copy.to_str(pretty=True))
+        if legacy_format is not False:
+            vocab = self._tokenizer.get_vocab(with_added_tokens=False)
+            atomic_write_text(os.path.join(folder, VOCAB_FILE), vocab_lines(vocab))

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from bert_core.tokenization.alignment import AlignmentMixin, LazyRows
+
 TENSOR_TYPES = ("np", "pt", "tf", "jax")
 
 
@@ -60,20 +62,23 @@ def convert_to_tensors(data: dict[str, Any], tensor_type: str | None, prepend_ba
     return out
 
 
-class BatchEncoding(UserDict):
+class BatchEncoding(AlignmentMixin, UserDict):
     """The output of a tokenizer call: ``input_ids``, ``token_type_ids``, ``attention_mask``, ... by key or attribute.
 
-    ``enc["input_ids"]`` and ``enc.input_ids`` are the same. A fast tokenizer also keeps its ``tokenizers.Encoding``
-    objects in ``encodings``, which give ``tokens()``, ``word_ids()``, ``sequence_ids()`` and offsets.
+    ``enc["input_ids"]`` and ``enc.input_ids`` are the same. Rows align tokens with words and characters
+    (``tokens()``, ``word_ids()``, ``sequence_ids()``, ``char_to_token()``, ``word_to_tokens()``, ...; see
+    ``alignment.AlignmentMixin``): a fast tokenizer keeps its ``tokenizers.Encoding`` objects in ``encodings``, the
+    pure-Python one computes equivalent alignments when first asked.
     """
 
     def __init__(self, data: dict[str, Any] | None = None, encodings: list | None = None,
-                 tensor_type: str | None = None, prepend_batch_axis: bool = False):
+                 tensor_type: str | None = None, prepend_batch_axis: bool = False, alignments: Any = None):
         super().__init__(convert_to_tensors(dict(data or {}), tensor_type, prepend_batch_axis))
         self._encodings = encodings
+        self._alignments = alignments
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("data", "_encodings") or name.startswith("__"):
+        if name in ("data", "_encodings", "_alignments") or name.startswith("__"):
             raise AttributeError(name)
         try:
             return self.data[name]
@@ -81,11 +86,13 @@ class BatchEncoding(UserDict):
             raise AttributeError(f"BatchEncoding has no field '{name}'; it has {sorted(self.data)}.") from None
 
     def __getstate__(self) -> dict:
-        return {"data": self.data, "encodings": self._encodings}
+        alignments = self._alignments.rows() if isinstance(self._alignments, LazyRows) else self._alignments
+        return {"data": self.data, "encodings": self._encodings, "alignments": alignments}
 
     def __setstate__(self, state: dict) -> None:
         self.data = state["data"]
         self._encodings = state["encodings"]
+        self._alignments = state.get("alignments")
 
     @property
     def encodings(self) -> list | None:
@@ -96,23 +103,14 @@ class BatchEncoding(UserDict):
     def is_fast(self) -> bool:
         return self._encodings is not None
 
-    def _encoding(self, batch_index: int):
-        if self._encodings is None:
-            raise ValueError("tokens(), word_ids() and sequence_ids() need a BertTokenizerFast output; with the "
-                             "pure-Python BertTokenizer use tokenizer.convert_ids_to_tokens(enc['input_ids']).")
-        return self._encodings[batch_index]
-
-    def tokens(self, batch_index: int = 0) -> list[str]:
-        """The token strings of row ``batch_index`` (fast tokenizer only)."""
-        return list(self._encoding(batch_index).tokens)
-
-    def word_ids(self, batch_index: int = 0) -> list[int | None]:
-        """The word index of each token of row ``batch_index``, None for special and padding tokens (fast only)."""
-        return list(self._encoding(batch_index).word_ids)
-
-    def sequence_ids(self, batch_index: int = 0) -> list[int | None]:
-        """0 / 1 for tokens of the first / second sequence, None for special and padding tokens (fast only)."""
-        return list(self._encoding(batch_index).sequence_ids)
+    def _row(self, batch_index: int):
+        rows = self._encodings if self._encodings is not None else self._alignments
+        if rows is None:
+            raise ValueError("This BatchEncoding holds no token alignment (it was built from ids, by pad() or "
+                             "prepare_for_model); call the tokenizer on the text to get tokens(), word_ids(), ...")
+        if batch_index < 0:
+            batch_index += len(rows)
+        return rows[batch_index]
 
     def convert_to_tensors(self, tensor_type: str | None = None, prepend_batch_axis: bool = False) -> BatchEncoding:
         """Convert the fields in place to ``tensor_type`` ("np", "pt", "tf" or "jax") and return self."""
