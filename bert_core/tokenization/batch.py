@@ -33,6 +33,18 @@ def _to_numpy(key: str, value: Any) -> np.ndarray:
     return array
 
 
+# return_tensors= is the one place bert_core touches a framework: only when the caller names it, at call time, so
+# importing bert_core (or tokenizing to lists / numpy) never imports one.
+_TENSOR_MODULES = {"pt": "torch", "tf": "tensorflow", "jax": "jax.numpy", "np": "numpy"}
+_TENSOR_MAKERS: dict[str, Any] = {
+    "pt": lambda torch: torch.from_numpy,
+    # transformers' TF tokenizers give int32 ids
+    "tf": lambda tf: lambda a: tf.constant(a.astype(np.int32) if a.dtype == np.int64 else a),
+    "jax": lambda jnp: jnp.asarray,
+    "np": lambda _: lambda a: a,
+}
+
+
 def convert_to_tensors(data: dict[str, Any], tensor_type: str | None, prepend_batch_axis: bool = False) -> dict:
     """Convert every value of ``data`` to ``tensor_type`` (None leaves Python lists), importing the framework lazily."""
     if tensor_type is None:
@@ -40,20 +52,7 @@ def convert_to_tensors(data: dict[str, Any], tensor_type: str | None, prepend_ba
     tensor_type = getattr(tensor_type, "value", tensor_type)
     if tensor_type not in TENSOR_TYPES:
         raise ValueError(f"return_tensors must be one of {TENSOR_TYPES} or None, got {tensor_type!r}.")
-    if tensor_type == "pt":
-        torch = importlib.import_module("torch")
-        make = torch.from_numpy
-    elif tensor_type == "tf":
-        tf = importlib.import_module("tensorflow")
-
-        def make(array: np.ndarray):  # transformers' TF tokenizers give int32 ids
-            return tf.constant(array.astype(np.int32) if array.dtype == np.int64 else array)
-    elif tensor_type == "jax":
-        jnp = importlib.import_module("jax.numpy")
-        make = jnp.asarray
-    else:
-        def make(array: np.ndarray) -> np.ndarray:
-            return array
+    make = _TENSOR_MAKERS[tensor_type](importlib.import_module(_TENSOR_MODULES[tensor_type]))
     out = {}
     for key, value in data.items():
         if prepend_batch_axis:
