@@ -139,7 +139,10 @@ def test_tf1_direct_reader_equals_tensorflows(max_shard_size, tmp_path, fixture_
     ref = fixture_state_dicts["BertForPreTraining"]
     tf1_ckpt.write(ref, str(tmp_path), max_shard_size=max_shard_size)
     assert tf1_native.native_reader(tf1_ckpt.resolve_prefix(str(tmp_path))) is not None
-    direct, tensorflow = tf1_ckpt.read(str(tmp_path), mmap=True), tf1_ckpt.read(str(tmp_path), verify=True)
+    direct = tf1_ckpt.read(str(tmp_path), mmap=True)
+    reader = tf1_ckpt._reader(tf1_ckpt.resolve_prefix(str(tmp_path)))
+    tensorflow = {schema: (reader.get_tensor(k).T if transposed else reader.get_tensor(k))
+                  for k, (schema, transposed) in tf1_ckpt.names.plan_read(reader.get_variable_to_shape_map())[0].items()}
     assert_identical(direct, tensorflow, "direct vs TensorFlow")
     assert_identical(tf1_ckpt.read(str(tmp_path)), ref, "copies")
     assert any(common.file_backed(v) for v in direct.values())
@@ -161,8 +164,8 @@ def test_tf1_direct_reader_on_many_variables_and_dtypes(tmp_path):
     prefix = str(tmp_path / "model.ckpt")
     tf.raw_ops.SaveV2(prefix=prefix, tensor_names=list(values), shape_and_slices=[""] * len(values),
                       tensors=[tf.constant(v) for v in values.values()])
-    shapes, get_tensor = tf1_native.native_reader(prefix)
-    assert shapes == {k: v.shape for k, v in values.items()}
+    specs, get_tensor = tf1_native.native_reader(prefix)
+    assert specs == {k: (v.shape, v.dtype) for k, v in values.items()}
     for name, value in values.items():
         got = get_tensor(name)
         assert got.dtype == value.dtype and got.shape == value.shape and np.array_equal(got, value), name
