@@ -18,6 +18,7 @@ _DETECT_ORDER: tuple[tuple[str, str], ...] = (
     ("pytorch_model.bin", "bin"),
     ("flax_model.msgpack", "flax"),
     ("tf_model.h5", "tf"),
+    ("tf_model.h5.index.json", "tf"),
     ("bert_model.ckpt.index", "tf1"),
 )
 
@@ -42,6 +43,8 @@ def detect_format(path: str | os.PathLike) -> str:
         return "safetensors"
     if base.endswith(".bin.index.json"):
         return "bin"
+    if base.endswith(".h5.index.json"):
+        return "tf"
     if ".ckpt" in base or os.path.exists(path + ".index") or base.endswith(".index"):
         return "tf1"
     if base.endswith(".h5"):
