@@ -90,8 +90,11 @@ def _payload_kind(path: str) -> str:
 
 
 def _load_error(path: str, e: Exception) -> CheckpointError:
-    text = str(e).strip().splitlines()
-    reason = text[0] if text else type(e).__name__
+    text = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+    # torch's weights_only message starts with advice to pass weights_only=False; the cause is further down
+    cause = [line for line in text if line.startswith("Unsupported") or "WeightsUnpickler error:" in line[:30]]
+    reason = (cause[-1] if cause else text[0] if text else type(e).__name__).removeprefix("WeightsUnpickler error:")
+    reason = reason.strip() or type(e).__name__
     if "Unsupported global" in str(e) or "not an allowed global" in str(e) or _payload_kind(path) == "code":
         return CheckpointError(path, "holds pickled objects other than tensors, which bertzoo refuses to load "
                                      "(they could run code). If you trust the file, load it with torch and save a "
