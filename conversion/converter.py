@@ -89,7 +89,8 @@ def read_config(src: str) -> tuple[BertConfig, str]:
         if os.path.isfile(path):
             try:
                 return BertConfig.from_json_file(path), path
-            except ConfigError as e:
+            except (ConfigError, UnicodeDecodeError, TypeError, ValueError, RecursionError) as e:
+                # a config with bytes that are not UTF-8, or values of the wrong type (``"id2label": 5``)
                 raise CheckpointError(path, f"is not a usable BERT config: {e}") from None
     raise CheckpointError(folder, f"has no {CONFIG_NAME} or {GOOGLE_CONFIG_NAME}; conversion needs the config "
                                   "to check the weights. Put the model's config next to the weights.")
