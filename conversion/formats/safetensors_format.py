@@ -162,6 +162,16 @@ def _resolve(path: str) -> str:
     return path
 
 
+def _shard_key(name: str) -> str:
+    """The name an index and a shard are compared by: transformers' sharded TF safetensors index the weights with
+    the model name (``tf_bert_model/bert/...:0``), the shards hold them without it."""
+    if "/" not in name:
+        return name
+    from conversion.names.tf import _strip_model_name
+
+    return _strip_model_name(name)
+
+
 def _one_names_format(path: str, formats: set[str]) -> str:
     if len(formats) > 1:
         raise CheckpointError(path, f"mixes shards with names for {', '.join(sorted(formats))}.")
@@ -185,7 +195,7 @@ def read(path: str, *, mmap: bool = False, verify: bool = True, skipped: dict[st
         formats.add(_names_format(file, metadata))
         return tensors
 
-    tensors = sharding.read_sharded(path, one) if path.endswith(".json") else one(path)
+    tensors = sharding.read_sharded(path, one, key=_shard_key) if path.endswith(".json") else one(path)
     fmt = _one_names_format(path, formats)
     try:
         return to_schema(tensors, fmt)
@@ -203,7 +213,7 @@ def read_shapes(path: str) -> dict[str, TensorSpec]:
         formats.add(_names_format(file, metadata))
         return {k: TensorSpec(tuple(v["shape"]), _np_dtype(v["dtype"])) for k, v in header.items()}
 
-    specs = sharding.read_sharded(path, one) if path.endswith(".json") else one(path)
+    specs = sharding.read_sharded(path, one, key=_shard_key) if path.endswith(".json") else one(path)
     fmt = _one_names_format(path, formats)
     try:
         if fmt == "tf":

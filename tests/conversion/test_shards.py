@@ -145,3 +145,20 @@ def test_a_tensor_missing_from_its_shard_is_refused(fmt, parts, tmp_path):
     write_sharded(fmt, tmp_path, parts, index=index)
     text = _refused(tmp_path, name.split(":")[0])
     assert "assigns it to shard" in text or "assigns to shard" in text or "no shard holds" in text, text
+
+
+def test_transformers_sharded_tf_safetensors_read(tmp_path, fixture_state_dicts):
+    """transformers' TF save_pretrained(safe_serialization=True) indexes weights with the model name, the shards
+    hold them without it (both with ``:0``)."""
+    from conversion.formats.safetensors_format import write_file
+
+    weights = {k + ":0": v for k, v in _tf_weights().items()}
+    names = sorted(weights)
+    parts = [{k: weights[k] for k in names[:20]}, {k: weights[k] for k in names[20:]}]
+    files = [SHARD["safetensors"].format(i + 1, 2) for i in range(2)]
+    weight_map = {}
+    for file, part in zip(files, parts):
+        write_file(part, str(tmp_path / file), metadata={"format": "tf"})
+        weight_map.update({f"{MODEL}/{k}": file for k in part})
+    (tmp_path / INDEX["safetensors"]).write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    assert_identical(load_state_dict(tmp_path), fixture_state_dicts["BertForPreTraining"], "tf safetensors shards")
