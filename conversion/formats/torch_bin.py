@@ -50,6 +50,25 @@ def _to_numpy(tensor, name: str, path: str) -> np.ndarray:
 _TORCH_GLOBALS = ("torch.", "torch", "collections", "_codecs")
 
 
+class _Bounded:
+    """A read-only stream that never asks for more than ``size`` bytes in all (a length field in a damaged pickle
+    must not make ``read`` allocate gigabytes)."""
+
+    def __init__(self, stream, size: int) -> None:
+        self.stream, self.left = stream, size
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n is None or n < 0 else min(n, self.left)
+        data = self.stream.read(n)
+        self.left -= len(data)
+        return data
+
+    def readline(self) -> bytes:
+        line = self.stream.readline(self.left)
+        self.left -= len(line)
+        return line
+
+
 def _pickle_kind(stream) -> str:
     """'code' when ``stream`` starts with a well-formed pickle naming globals other than torch's own (objects
     that could run code), 'data' for another well-formed pickle, 'garbage' when it is no pickle. Parsed with
@@ -82,11 +101,11 @@ def _payload_kind(path: str) -> str:
                 if not pkl:
                     return "garbage"
                 with z.open(pkl[0]) as f:
-                    return _pickle_kind(f)
+                    return _pickle_kind(_Bounded(f, z.getinfo(pkl[0]).file_size))
         except (zipfile.BadZipFile, OSError, ValueError, EOFError):
             return "garbage"
     with open(path, "rb") as f:
-        return _pickle_kind(f)
+        return _pickle_kind(_Bounded(f, os.path.getsize(path)))
 
 
 def _load_error(path: str, e: Exception) -> CheckpointError:

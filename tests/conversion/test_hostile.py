@@ -249,3 +249,20 @@ def test_a_zip_bin_with_a_payload_still_says_code(tmp_path):
     raises_clearly(tmp_path, "pytorch_model.bin", "could run code")
     (tmp_path / "pytorch_model.bin").write_bytes(pickle.dumps(Payload()))  # a bare pickle with a global
     raises_clearly(tmp_path, "pytorch_model.bin", "could run code")
+
+
+def test_a_huge_length_in_a_damaged_pickle_allocates_nothing(tmp_path):
+    """Telling garbage from a payload scans the pickle; a length field claiming 4 GiB must not be allocated."""
+    need("bin")
+    import tracemalloc
+
+    import torch  # noqa: F401 - imported before tracing starts
+
+    (tmp_path / "pytorch_model.bin").write_bytes(b"\x80\x04\x8e" + (2**32).to_bytes(8, "little") + b"x" * 100)
+    tracemalloc.start()
+    try:
+        raises_clearly(tmp_path, "pytorch_model.bin", "not a valid PyTorch checkpoint")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20, f"{peak / 2**20:.0f} MiB allocated"
