@@ -5,11 +5,12 @@ checkpoint into it; ``save_state_dict`` writes it in any format. Only numpy and 
 module level: a framework is imported inside the function that needs it.
 """
 
-from conversion.api import detect_format, load_state_dict, save_state_dict
+from conversion.api import detect_format, load_state_dict, read_shapes, save_state_dict
 from conversion.converter import Plan, convert
 from conversion.errors import CheckpointError, WeightMismatchError
-from conversion.heads import expected_shapes, infer_head
-from conversion.schema import LoadReport, StateDict, match
+from conversion.heads import expected_shapes, infer_config_from_shapes, infer_head
+from conversion.schema import LoadReport, StateDict, TensorSpec, match
 
-__all__ = ["load_state_dict", "save_state_dict", "detect_format", "CheckpointError", "WeightMismatchError",
-           "LoadReport", "StateDict", "match", "convert", "Plan", "infer_head", "expected_shapes"]
+__all__ = ["load_state_dict", "save_state_dict", "read_shapes", "detect_format", "CheckpointError",
+           "WeightMismatchError", "LoadReport", "StateDict", "TensorSpec", "match", "convert", "Plan", "infer_head",
+           "expected_shapes", "infer_config_from_shapes"]

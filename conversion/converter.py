@@ -22,7 +22,7 @@ from bert_core.heads import framework_class_name
 from conversion.api import detect_format, load_state_dict, save_state_dict
 from conversion.errors import CheckpointError, WeightMismatchError
 from conversion.formats import ALIASES, FORMATS
-from conversion.heads import TIED_DECODER_WEIGHT, expected_shapes, infer_head
+from conversion.heads import TIED_DECODER_WEIGHT, expected_shapes, infer_config_from_shapes, infer_head
 from conversion.schema import StateDict, match_prefix
 
 logger = logging.getLogger("conversion")
@@ -60,6 +60,7 @@ class Plan:
     head: str
     rows: list[Row]
     files: list[str] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)  # what was inferred (e.g. num_labels)
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.rows)
@@ -73,7 +74,7 @@ class Plan:
         lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in (head, *body)]
         summary = ", ".join(f"{self.count(s)} {s}" for s in ("mapped", "skipped", "missing", "unexpected"))
         return "\n".join([f"{self.src} ({self.src_format}) -> {self.dst} ({self.to}), head {self.head}: {summary}",
-                          *lines])
+                          *(f"note: {n}" for n in self.notes), *lines])
 
 
 def _source_folder(src: str) -> str:
@@ -88,7 +89,8 @@ def read_config(src: str) -> tuple[BertConfig, str]:
         if os.path.isfile(path):
             try:
                 return BertConfig.from_json_file(path), path
-            except ConfigError as e:
+            except (ConfigError, UnicodeDecodeError, TypeError, ValueError, RecursionError) as e:
+                # a config with bytes that are not UTF-8, or values of the wrong type (``"id2label": 5``)
                 raise CheckpointError(path, f"is not a usable BERT config: {e}") from None
     raise CheckpointError(folder, f"has no {CONFIG_NAME} or {GOOGLE_CONFIG_NAME}; conversion needs the config "
                                   "to check the weights. Put the model's config next to the weights.")
@@ -222,13 +224,19 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, to: str, head: str |
     to = ALIASES.get(to, to)
     if to not in FORMATS:
         raise ValueError(f"Unknown target format {to!r}; choose one of pt, {', '.join(FORMATS)}.")
+    if max_shard_size is not None and to in ("tf", "flax"):
+        raise ValueError(f"{FORMATS[to][1]} is always written as one file; max_shard_size applies to safetensors, "
+                         "bin and tf1.")
     src_format = detect_format(src)
     config, _ = read_config(src)
     skipped: dict[str, str] = {}
     sd = load_state_dict(src, fmt=src_format, mmap=True, skipped=skipped)
     head = head or infer_head(config, sd)
+    config, notes = infer_config_from_shapes(config, sd, head)
+    for note in notes:
+        logger.info("%s: %s", src, note)
     plan_sd, rows = plan_conversion(sd, config, head, to, skipped)
-    plan = Plan(src, dst, src_format, to, head, rows)
+    plan = Plan(src, dst, src_format, to, head, rows, notes=notes)
     if dry_run:
         return plan
     lost = [r.target for r in rows if r.status == "missing" and _is_body(r.target)]

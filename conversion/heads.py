@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bert_core.heads import HEAD_TABLE, HEADS, HEADS_BY_NAME, head_from_class_name, heads_where
@@ -97,3 +97,51 @@ def expected_shapes(config: Any, head: str) -> tuple[dict[str, tuple[int, ...]],
         n_out = config.num_labels if row.classifier_outputs == "num_labels" else row.classifier_outputs
         linear(row.classifier, H, n_out)
     return out, optional
+
+
+_LABELED_HEADS = ("BertForSequenceClassification", "BertForTokenClassification")
+_DEFAULT_LABELS = {0: "LABEL_0", 1: "LABEL_1"}
+
+
+def _shape_of(value: Any) -> tuple[int, ...]:
+    """The shape of an array, a ``TensorSpec`` or a plain shape tuple."""
+    return tuple(getattr(value, "shape", value))
+
+
+def infer_config_from_shapes(config: Any, shapes: Mapping[str, Any], head: str | None = None,
+                             labels_given: bool | None = None) -> tuple[Any, list[str]]:
+    """(config, notes): ``config`` completed from the checkpoint's tensor shapes where it is silent.
+
+    Google's ``bert_config.json`` never records the label count of a ``run_classifier`` checkpoint: it is the
+    first dimension of the classifier weight. When ``head`` (inferred from the config and names when None) is
+    sequence or token classification and the config's labels are the defaults (2 labels named ``LABEL_0``,
+    ``LABEL_1``: what a config without ``num_labels`` / ``id2label`` gives), ``num_labels`` is taken from
+    ``classifier.weight``'s shape and ``id2label`` / ``label2id`` are renamed to match (``LABEL_0 ...``). A config
+    that names its labels is left alone (a disagreement is then a shape mismatch, reported on load).
+
+    Args:
+        config: a ``bert_core.config.BertConfig``; never modified (a changed copy is returned).
+        shapes: schema name -> shape, ``TensorSpec`` or array (``conversion.read_shapes`` gives one cheaply).
+        head: PyTorch head name, or None to infer it.
+        labels_given: whether the config file (or the caller) set ``num_labels`` / ``id2label``; None judges it
+            from the config alone (default labels = not given).
+
+    Returns the config to build the model from and human-readable notes for the load report (empty when
+    nothing was inferred). Framework-free.
+    """
+    notes: list[str] = []
+    head = head or infer_head(config, shapes)
+    weight = next((shapes[k] for k in ("classifier.weight", "bert.classifier.weight") if k in shapes), None)
+    if head not in _LABELED_HEADS or weight is None:
+        return config, notes
+    shape = _shape_of(weight)
+    if len(shape) != 2 or shape[0] < 1:
+        return config, notes
+    n = int(shape[0])
+    given = dict(config.id2label) != _DEFAULT_LABELS if labels_given is None else labels_given
+    if n == config.num_labels or given:
+        return config, notes
+    config = type(config).from_dict(config.to_dict(), num_labels=n)
+    notes.append(f"num_labels = {n}, from classifier.weight's shape {list(shape)}: the config does not record "
+                 f"the label count, so the labels are named LABEL_0 ... LABEL_{n - 1}.")
+    return config, notes

@@ -20,15 +20,12 @@ from typing import Any
 from bert_core.config import CONFIG_NAME, GOOGLE_CONFIG_NAME, LOADING_KEYWORDS, BertConfig
 from bert_core.files import check_folder
 from bert_core.heads import head_from_class_name
-from conversion.api import load_state_dict
+from conversion.api import load_state_dict, read_shapes
 from conversion.errors import CheckpointError, WeightMismatchError
 from conversion.formats import FORMATS
 from conversion.formats.common import is_float_dtype
-from conversion.heads import expected_shapes
+from conversion.heads import expected_shapes, infer_config_from_shapes
 from conversion.schema import LoadReport, StateDict, match
-
-_LABEL_HEADS = ("BertForSequenceClassification", "BertForTokenClassification")
-
 
 class ShapeMismatchError(WeightMismatchError, RuntimeError):
     """Checkpoint and config (or model) disagree on tensor shapes. A ``RuntimeError`` as transformers raises in
@@ -101,12 +98,6 @@ def check_tensors(state_dict: Mapping[str, Any], source: str = "state dict") -> 
     if bad:
         raise CheckpointError(source, "holds entries that are not floating point weights (numpy float16, bfloat16, "
                                       "float32 or float64 arrays): " + "; ".join(bad) + ".")
-
-
-def classifier_labels(state_dict: Mapping[str, Any]) -> int | None:
-    """Number of labels a checkpoint's classifier holds (``classifier.weight``'s first dimension), or None."""
-    weight = state_dict.get("classifier.weight")
-    return None if weight is None or len(weight.shape) != 2 else int(weight.shape[0])
 
 
 def mismatch_error(mismatched: list, source: str, config_source: str) -> ShapeMismatchError:
@@ -198,17 +189,16 @@ def prepare(cls: type, path: str | os.PathLike, *, config: Any = None, ignore_mi
     config, labels_given, config_source = _config(cls, path, config, kwargs)
     head = class_head(cls)
     source = _weights(path, native, loading.get("use_safetensors"))
-    state_dict = load_state_dict(source)
-    notes: list[str] = []
-    n = classifier_labels(state_dict)
-    if head in _LABEL_HEADS and not labels_given and n is not None and n != config.num_labels:
-        config.num_labels = n
-        notes.append(f"num_labels={n} read from classifier.weight (the config gives no labels)")
+    # Headers first: the label count and every shape are checked before any tensor data is read or any model
+    # is built, so a config that disagrees with a small checkpoint costs nothing.
+    specs = read_shapes(source)
+    config, notes = infer_config_from_shapes(config, specs, head, labels_given=labels_given)
     config.validate_for_model()
     expected, optional = expected_shapes(config, head)
-    _, report = match(state_dict, expected, ignore_mismatched_sizes=True, optional=optional)
+    _, report = match(specs, expected, ignore_mismatched_sizes=True, optional=optional)
     if report.mismatched and not ignore_mismatched_sizes:
         raise mismatch_error(report.mismatched, source, config_source)
+    state_dict = load_state_dict(source)
     return Prepared(source, config, state_dict, head, options, ignore_mismatched_sizes, output_loading_info, notes)
 
 

@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 
 from conversion.errors import WeightMismatchError
 
 StateDict = dict[str, np.ndarray]
+
+
+class TensorSpec(NamedTuple):
+    """A tensor's shape and dtype, read from a checkpoint's headers without its data (``read_shapes``)."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    def transposed(self) -> "TensorSpec":
+        return TensorSpec(self.shape[::-1], self.dtype)
 
 BASE_PREFIX = "bert."
 # Buffers and duplicates some writers store that carry no information of their own.

@@ -2,6 +2,18 @@
 
 Registry: format key -> (module name, default file name). Modules are imported on first use, so reading a
 safetensors file never imports h5py or msgpack, and no module here imports a framework at import time.
+
+Every format module has the same three functions, with the same keyword-only arguments (an unknown keyword is a
+TypeError, never silently dropped):
+
+- ``read(path, *, mmap=False, verify=True, skipped=None) -> StateDict``: a folder, file or index into the
+  schema. ``mmap=True`` returns read-only views of the file where the format allows; ``verify=True`` checks the
+  checksums the format stores (TF1 crc32c; safetensors and msgpack store none); ``skipped``, a dict, receives
+  the names left out with the reason (TF1 optimizer slots).
+- ``read_shapes(path) -> dict[str, TensorSpec]``: schema name -> (shape, dtype) from the headers, no tensor data.
+- ``write(state_dict, folder, *, head=None, max_shard_size=None) -> list[str]``: the file names written.
+  ``head`` picks head-dependent names (TF layouts); ``max_shard_size`` splits the formats that shard
+  (safetensors, bin, tf1) and is a ValueError for those written as one file (tf, flax).
 """
 
 from __future__ import annotations

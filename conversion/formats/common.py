@@ -211,30 +211,43 @@ def progress(items: Iterable[tuple[str, np.ndarray]], total: int, desc: str) -> 
             bar.update(int(value.nbytes))
 
 
-def plan_shards(state_dict: Mapping[str, np.ndarray], max_shard_size: int | None) -> list[list[str]]:
-    """Split names into shards of at most ``max_shard_size`` bytes (one shard when None or small enough)."""
-    if max_shard_size is None or total_bytes(state_dict) <= max_shard_size:
-        return [list(state_dict)]
-    shards: list[list[str]] = [[]]
-    size = 0
-    for name, value in state_dict.items():
-        if shards[-1] and size + value.nbytes > max_shard_size:
-            shards.append([])
-            size = 0
-        shards[-1].append(name)
-        size += int(value.nbytes)
-    return shards
+def shard_path(index_path: str, shard: object) -> str:
+    """The path of ``shard``, named by the index file ``index_path``, checked to lie in the index's folder.
+
+    The one check every sharded format uses. A shard must be a plain file name: no folder part, not absolute,
+    not ``.``/``..``. A symbolic link is followed only when its target is in the same folder, or, in a Hugging
+    Face hub cache, in the repository's ``blobs`` folder (``<repo>/snapshots/<rev>/x -> <repo>/blobs/<hash>``).
+    Anything else raises CheckpointError naming the index: a hostile index must not read files elsewhere.
+    """
+    if not isinstance(shard, str) or shard in ("", ".", "..") or "\0" in shard or os.path.isabs(shard) \
+            or os.path.basename(shard) != shard or "/" in shard or "\\" in shard:
+        raise CheckpointError(index_path, f"names shard {shard!r}, which is not a plain file name in the index's "
+                                          "folder; bertzoo reads shards only from that folder.")
+    folder = os.path.dirname(os.path.abspath(index_path))
+    path = os.path.join(folder, shard)
+    if os.path.islink(path):
+        target = os.path.realpath(path)
+        real_folder = os.path.realpath(folder)
+        snapshots = os.path.dirname(real_folder)
+        hub_blobs = os.path.join(os.path.dirname(snapshots), "blobs")
+        inside = os.path.dirname(target) == real_folder or (
+            os.path.basename(snapshots) == "snapshots" and os.path.dirname(target) == hub_blobs)
+        if not inside:
+            raise CheckpointError(index_path, f"names shard {shard!r}, a symbolic link to {target}, outside the "
+                                              "checkpoint folder; bertzoo reads shards only from that folder. Copy "
+                                              "the shard into the folder if you trust it.")
+    return path
 
 
 def read_index(index_path: str) -> dict[str, str]:
-    """The ``weight_map`` (tensor name -> shard file) of a transformers index file, checked."""
+    """The ``weight_map`` (tensor name -> shard file) of a transformers index file, every shard name checked."""
     import json
 
     check_file(index_path, "index file")
     try:
         with open(index_path, encoding="utf-8") as f:
             data = json.load(f)
-    except (OSError, UnicodeDecodeError, ValueError) as e:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
         raise CheckpointError(index_path, f"is not a valid JSON index ({e}).") from None
     weight_map = data.get("weight_map") if isinstance(data, dict) else None
     if not isinstance(weight_map, dict) or not all(isinstance(k, str) and isinstance(v, str)
@@ -242,61 +255,12 @@ def read_index(index_path: str) -> dict[str, str]:
         raise CheckpointError(index_path, "is not a valid index: it needs a \"weight_map\" object mapping tensor "
                                           "names to shard file names.")
     for shard in set(weight_map.values()):
-        if os.path.basename(shard) != shard or shard in ("", ".", ".."):
-            raise CheckpointError(index_path, f"names shard {shard!r}, which is not a plain file name.")
+        shard_path(index_path, shard)
     return weight_map
 
 
-_SHARD = re.compile(r"^(.*)-(\d{5})-of-(\d{5})(\..+)$")
-
-
-def read_sharded(index_path: str, read_file) -> dict[str, np.ndarray]:
-    """Read every shard an index names with ``read_file(path) -> dict``; check the index and shards agree."""
-    weight_map = read_index(index_path)
-    folder = os.path.dirname(os.path.abspath(index_path))
-    shards = sorted(set(weight_map.values()))
-    numbered = [m for m in (_SHARD.match(s) for s in shards) if m]
-    if numbered:
-        stem, total, suffix = numbered[0].group(1), int(numbered[0].group(3)), numbered[0].group(4)
-        expected = {f"{stem}-{i:05d}-of-{total:05d}{suffix}" for i in range(1, total + 1)}
-        unlisted = sorted(expected - set(shards))
-        if unlisted and all(m.group(1) == stem and int(m.group(3)) == total for m in numbered):
-            raise CheckpointError(index_path, f"assigns no tensor to shard(s) {', '.join(unlisted)} of {total}: the "
-                                              "index is incomplete or from another save. Use the index that came "
-                                              "with the shards.")
-    absent = [s for s in shards if not os.path.isfile(os.path.join(folder, s))]
-    if absent:
-        raise CheckpointError(index_path, f"names shard(s) {', '.join(absent)}, missing from {folder}; download "
-                                          "every shard the index lists.")
-    out: dict[str, np.ndarray] = {}
-    for shard in shards:
-        part = read_file(os.path.join(folder, shard))
-        wrong = sorted(k for k in part if weight_map.get(k) != shard)
-        if wrong:
-            raise CheckpointError(os.path.join(folder, shard),
-                                  f"holds tensors the index does not assign to it: {', '.join(wrong[:10])}.")
-        out.update(part)
-    missing = sorted(set(weight_map) - set(out))
-    if missing:
-        raise CheckpointError(index_path, f"lists tensors no shard holds: {', '.join(missing[:10])}"
-                                          f"{' ...' if len(missing) > 10 else ''}.")
-    return out
-
-
-def write_index(folder: str, index_name: str, weight_map: dict[str, str], total: int) -> None:
-    import json
-
-    from bert_core.files import atomic_write_text
-
-    index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
-    atomic_write_text(os.path.join(folder, index_name), json.dumps(index, indent=2) + "\n")
-
-
-def accepts(func, **kwargs) -> dict:
-    """The subset of ``kwargs`` that ``func`` accepts (all of them when it takes ``**kwargs``)."""
-    import inspect
-
-    params = inspect.signature(func).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return kwargs
-    return {k: v for k, v in kwargs.items() if k in params}
+def no_sharding(file_name: str, max_shard_size: int | None) -> None:
+    """Raise ValueError for a ``max_shard_size`` given to a writer that always writes one file."""
+    if max_shard_size is not None:
+        raise ValueError(f"{file_name} is always written as one file; max_shard_size={max_shard_size} cannot be "
+                         "honoured. Write safetensors, bin or tf1 to split a checkpoint into shards.")

@@ -37,8 +37,9 @@ from conversion.errors import CheckpointError
 from conversion.formats import common
 from conversion.formats.msgpack_parser import (
     _CHUNKED, EXT_COMPLEX, EXT_NDARRAY, EXT_NPSCALAR, MAX_CHUNK_SIZE, Corrupt, Parser, unchunk)
-from conversion.names.flax import flatten, flax_path_to_schema, flax_to_schema, plan_schema_to_flax, unflatten
-from conversion.schema import StateDict
+from conversion.names.flax import (
+    flatten, flax_path_to_schema, flax_specs_to_schema, flax_to_schema, plan_schema_to_flax, unflatten)
+from conversion.schema import StateDict, TensorSpec
 
 WEIGHTS_NAME = "flax_model.msgpack"
 
@@ -152,12 +153,15 @@ def write_flat(flat: Mapping[str, np.ndarray], path: str) -> None:
     _write_tree(unflatten(flat), path, lambda v: (np.asarray(v) if not isinstance(v, np.generic) else v, None))
 
 
-def write(state_dict: StateDict, folder: str) -> list[str]:
+def write(state_dict: StateDict, folder: str, *, head: str | None = None, max_shard_size: int | None = None
+          ) -> list[str]:
     """Write the schema as ``flax_model.msgpack`` in ``folder``; returns the file names written.
 
     Streams: each kernel is transposed just before it is written and dropped after, and the pages of a
-    file-backed source tensor are released once written.
+    file-backed source tensor are released once written. ``head`` is not needed (the names say it); the file is
+    never split: ``max_shard_size`` must be None.
     """
+    common.no_sharding(WEIGHTS_NAME, max_shard_size)
     plan = plan_schema_to_flax(state_dict)  # flax path -> (schema name, transposed); names and ranks checked
     os.makedirs(folder, exist_ok=True)
     scratch = common.Scratch()
@@ -225,11 +229,13 @@ def read_flat(path: str) -> dict[str, np.ndarray]:
     return {k: common.owned(v) for k, v in flat.items()}
 
 
-def read(path: str, mmap: bool = False) -> StateDict:
+def read(path: str, *, mmap: bool = False, verify: bool = True, skipped: dict[str, str] | None = None
+         ) -> StateDict:
     """Read ``flax_model.msgpack`` (a folder holding it, or the file) into the interchange schema.
 
     ``mmap=True`` returns read-only views of the file (no copy; used by ``conversion.convert``), kernels as
-    transposed (F-ordered) views; otherwise C-ordered copies, kernels transposed into new arrays.
+    transposed (F-ordered) views; otherwise C-ordered copies, kernels transposed into new arrays. ``verify``:
+    msgpack stores no checksums (the structure is bounds-checked either way). ``skipped``: nothing is skipped.
     """
     file, flat = _flat_views(path)
     try:
@@ -239,3 +245,12 @@ def read(path: str, mmap: bool = False) -> StateDict:
     except ValueError as e:
         raise CheckpointError(file, f"does not hold BERT parameters in transformers' Flax layout ({e}).") from None
     return out if mmap else {k: common.owned(v) for k, v in out.items()}
+
+
+def read_shapes(path: str) -> dict[str, TensorSpec]:
+    """Schema name -> (shape, dtype) of every parameter; arrays stay views of the mapped file (no data read)."""
+    file, flat = _flat_views(path)
+    try:
+        return flax_specs_to_schema({k: TensorSpec(tuple(v.shape), v.dtype) for k, v in flat.items()})
+    except ValueError as e:
+        raise CheckpointError(file, f"does not hold BERT parameters in transformers' Flax layout ({e}).") from None

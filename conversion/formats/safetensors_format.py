@@ -20,8 +20,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from conversion.errors import CheckpointError
-from conversion.formats import common
-from conversion.schema import StateDict
+from conversion.formats import common, sharding
+from conversion.schema import StateDict, TensorSpec
 
 WEIGHTS_NAME = "model.safetensors"
 INDEX_NAME = "model.safetensors.index.json"
@@ -155,15 +155,39 @@ def from_schema(state_dict: StateDict, fmt: str, head: str | None = None) -> Sta
     return {k.replace("/", "."): v for k, v in schema_to_flax(state_dict).items()}
 
 
-def read(path: str, mmap: bool = False) -> StateDict:
+def _resolve(path: str) -> str:
+    if os.path.isdir(path):
+        index = os.path.join(path, INDEX_NAME)
+        path = index if os.path.isfile(index) else os.path.join(path, WEIGHTS_NAME)
+    return path
+
+
+def _shard_key(name: str) -> str:
+    """The name an index and a shard are compared by: transformers' sharded TF safetensors index the weights with
+    the model name (``tf_bert_model/bert/...:0``), the shards hold them without it."""
+    if "/" not in name:
+        return name
+    from conversion.names.tf import _strip_model_name
+
+    return _strip_model_name(name)
+
+
+def _one_names_format(path: str, formats: set[str]) -> str:
+    if len(formats) > 1:
+        raise CheckpointError(path, f"mixes shards with names for {', '.join(sorted(formats))}.")
+    return formats.pop() if formats else "pt"
+
+
+def read(path: str, *, mmap: bool = False, verify: bool = True, skipped: dict[str, str] | None = None
+         ) -> StateDict:
     """Read a safetensors checkpoint (a file, an index, or a folder holding either) into the schema.
 
     Files written with TF or Flax names (metadata ``format`` 'tf' / 'flax') are mapped to schema names.
     ``mmap=True`` returns read-only arrays backed by the file (no copy; used by ``conversion.convert``).
+    ``verify``: safetensors stores no checksums (the header is checked either way). ``skipped``: nothing is
+    skipped.
     """
-    if os.path.isdir(path):
-        index = os.path.join(path, INDEX_NAME)
-        path = index if os.path.isfile(index) else os.path.join(path, WEIGHTS_NAME)
+    path = _resolve(path)
     formats: set[str] = set()
 
     def one(file: str) -> StateDict:
@@ -171,14 +195,38 @@ def read(path: str, mmap: bool = False) -> StateDict:
         formats.add(_names_format(file, metadata))
         return tensors
 
-    tensors = common.read_sharded(path, one) if path.endswith(".json") else one(path)
-    if len(formats) > 1:
-        raise CheckpointError(path, f"mixes shards with names for {', '.join(sorted(formats))}.")
-    fmt = formats.pop() if formats else "pt"
+    tensors = sharding.read_sharded(path, one, key=_shard_key) if path.endswith(".json") else one(path)
+    fmt = _one_names_format(path, formats)
     try:
         return to_schema(tensors, fmt)
     except (KeyError, ValueError, AssertionError) as e:
         raise CheckpointError(path, f"holds {fmt!r} names that do not map to BERT's: {e}") from None
+
+
+def read_shapes(path: str) -> dict[str, TensorSpec]:
+    """Schema name -> (shape, dtype) of every tensor, from the header(s) alone (no tensor data is read)."""
+    path = _resolve(path)
+    formats: set[str] = set()
+
+    def one(file: str) -> dict[str, TensorSpec]:
+        header, metadata, _ = read_header(file)
+        formats.add(_names_format(file, metadata))
+        return {k: TensorSpec(tuple(v["shape"]), _np_dtype(v["dtype"])) for k, v in header.items()}
+
+    specs = sharding.read_sharded(path, one, key=_shard_key) if path.endswith(".json") else one(path)
+    fmt = _one_names_format(path, formats)
+    try:
+        if fmt == "tf":
+            from conversion.names.tf import tf_specs_to_schema
+
+            return tf_specs_to_schema(specs)
+        if fmt == "flax":
+            from conversion.names.flax import flax_specs_to_schema
+
+            return flax_specs_to_schema({k.replace(".", "/"): v for k, v in specs.items()})
+    except (KeyError, ValueError) as e:
+        raise CheckpointError(path, f"holds {fmt!r} names that do not map to BERT's: {e}") from None
+    return specs
 
 
 def write_file(state_dict: Mapping[str, np.ndarray], path: str, metadata: dict[str, str] | None = None,
@@ -209,8 +257,15 @@ def write_file(state_dict: Mapping[str, np.ndarray], path: str, metadata: dict[s
             common.release(original)
 
 
-def write(state_dict: StateDict, folder: str, max_shard_size: int | None = None, names: str = "pt",
-          head: str | None = None) -> list[str]:
+def write(state_dict: StateDict, folder: str, *, head: str | None = None, max_shard_size: int | None = None
+          ) -> list[str]:
+    """Write ``state_dict`` (schema names) into ``folder`` as model.safetensors, or shards plus an index above
+    ``max_shard_size`` bytes. ``head`` is not needed for schema names. Returns the file names written."""
+    return write_named(state_dict, folder, "pt", head=head, max_shard_size=max_shard_size)
+
+
+def write_named(state_dict: StateDict, folder: str, names: str, *, head: str | None = None,
+                max_shard_size: int | None = None) -> list[str]:
     """Write ``state_dict`` into ``folder`` as model.safetensors, or shards plus an index above max_shard_size.
 
     ``names`` picks the tensor names and the metadata ``format``: 'pt' (schema names, what PyTorch reads), 'tf'
@@ -223,7 +278,7 @@ def write(state_dict: StateDict, folder: str, max_shard_size: int | None = None,
     common.check_tensors(state_dict, None)
     named = from_schema(state_dict, names, head)
     os.makedirs(folder, exist_ok=True)
-    shards = common.plan_shards(named, max_shard_size)
+    shards = sharding.plan_shards(named, max_shard_size)
     metadata = {"format": names}
     if len(shards) == 1:
         write_file(named, os.path.join(folder, WEIGHTS_NAME), metadata)
@@ -233,6 +288,6 @@ def write(state_dict: StateDict, folder: str, max_shard_size: int | None = None,
     for file, shard in zip(files, shards):
         write_file({k: named[k] for k in shard}, os.path.join(folder, file), metadata)
         weight_map.update({k: file for k in shard})
-    common.write_index(folder, INDEX_NAME, weight_map, common.total_bytes(named))
+    sharding.write_index(folder, INDEX_NAME, weight_map, common.total_bytes(named))
     return [*files, INDEX_NAME]
 

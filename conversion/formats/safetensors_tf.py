@@ -6,13 +6,13 @@ tensors as transformers' TF ``save_pretrained(safe_serialization=True)`` does.
 
 from __future__ import annotations
 
-from conversion.formats.safetensors_format import read
-from conversion.formats.safetensors_format import write as _write
+from conversion.formats.safetensors_format import read, read_shapes, write_named
 from conversion.schema import StateDict
 
-__all__ = ["read", "write"]
+__all__ = ["read", "read_shapes", "write"]
 
 
-def write(state_dict: StateDict, folder: str, max_shard_size: int | None = None, head: str | None = None) -> list[str]:
+def write(state_dict: StateDict, folder: str, *, head: str | None = None, max_shard_size: int | None = None
+          ) -> list[str]:
     """Write ``model.safetensors`` (or shards) with TF names; ``head`` is inferred from the names when None."""
-    return _write(state_dict, folder, max_shard_size=max_shard_size, names="tf", head=head)
+    return write_named(state_dict, folder, "tf", head=head, max_shard_size=max_shard_size)

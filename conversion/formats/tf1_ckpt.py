@@ -19,7 +19,7 @@ from conversion.errors import CheckpointError
 from conversion.formats import common
 from conversion.formats.tf1_native import DATA_FILE, native_reader
 from conversion.names import tf1 as names
-from conversion.schema import StateDict
+from conversion.schema import StateDict, TensorSpec
 
 PREFIX_NAME = "bert_model.ckpt"
 WEIGHTS_NAME = PREFIX_NAME  # the registry's "file name": a prefix
@@ -76,36 +76,64 @@ def _reader(prefix: str):
 
 def list_variables(path: str) -> dict[str, tuple[int, ...]]:
     """TF1 variable names and shapes (optimizer slots included), without reading tensor data."""
+    return {k: shape for k, (shape, _) in _variables(resolve_prefix(path), verify=False)[0].items()}
+
+
+def _variables(prefix: str, verify: bool):
+    """(TF1 name -> (shape, numpy dtype or None), get_tensor): the direct reader, else TensorFlow's."""
+    native = native_reader(prefix, verify)
+    if native is not None:
+        return native
+    reader = _reader(prefix)  # TensorFlow's reader checks every tensor's crc32c itself
+    dtypes = reader.get_variable_to_dtype_map()
+    specs = {}
+    for k, shape in reader.get_variable_to_shape_map().items():
+        try:
+            dtype = np.dtype(dtypes[k].as_numpy_dtype)
+        except (TypeError, AttributeError):
+            dtype = None
+        specs[k] = (tuple(shape), dtype)
+    return specs, reader.get_tensor
+
+
+def _plan(prefix: str, shapes: dict[str, tuple[int, ...]]):
+    try:
+        plan, skip = names.plan_read(shapes)
+    except ValueError as e:
+        raise CheckpointError(prefix, f"does not hold BERT weights in Google's layout: {e}") from None
+    if not plan:
+        raise CheckpointError(prefix, "holds no BERT variables (expected names like bert/embeddings/"
+                                      "word_embeddings).")
+    return plan, skip
+
+
+def read_shapes(path: str) -> dict[str, TensorSpec]:
+    """Schema name -> (shape, dtype) of every BERT variable, from the index alone (no tensor data is read)."""
     prefix = resolve_prefix(path)
-    return {k: tuple(v) for k, v in _reader(prefix).get_variable_to_shape_map().items()}
+    specs, _ = _variables(prefix, verify=False)
+    plan, _ = _plan(prefix, {k: shape for k, (shape, _) in specs.items()})
+    return {schema: TensorSpec(*specs[k]).transposed() if transposed else TensorSpec(*specs[k])
+            for k, (schema, transposed) in plan.items()}
 
 
-def read(path: str, skipped: dict[str, str] | None = None, mmap: bool = False, verify: bool = False) -> StateDict:
+def read(path: str, *, mmap: bool = False, verify: bool = True, skipped: dict[str, str] | None = None
+         ) -> StateDict:
     """Read a TF1 checkpoint (folder, prefix or file) into the schema, tensor by tensor.
 
     Kernels are transposed to ``[out, in]``; names the table does not know (and optimizer slots) are left out and,
     when ``skipped`` is a dict, recorded there with the reason. The index is parsed and the data files mapped
     directly (no TensorFlow): ``mmap=True`` returns read-only views of the data file, kernels as transposed
-    (F-ordered) views; otherwise C-ordered copies. ``verify=True`` (or a checkpoint the direct reader does not handle) reads through
-    TensorFlow's reader instead, which also checks every tensor's crc32c.
+    (F-ordered) views; otherwise C-ordered copies. ``verify=True`` (the default) checks every tensor read, and the
+    index's blocks, against their stored crc32c (a mismatch raises CheckpointError naming the variable);
+    ``verify=False`` skips the checks. A checkpoint the direct reader does not handle is read through
+    TensorFlow's reader, which always checks.
     """
     prefix = resolve_prefix(path)
-    native = None if verify else native_reader(prefix)
-    if native is not None:
-        shapes, get_tensor = native
-    else:
-        reader = _reader(prefix)
-        shapes = {k: tuple(v) for k, v in reader.get_variable_to_shape_map().items()}
-        get_tensor = reader.get_tensor
-    try:
-        plan, skip = names.plan_read(shapes)
-    except ValueError as e:
-        raise CheckpointError(prefix, f"does not hold BERT weights in Google's layout: {e}") from None
+    specs, get_tensor = _variables(prefix, verify)
+    shapes = {k: shape for k, (shape, _) in specs.items()}
+    plan, skip = _plan(prefix, shapes)
     if skipped is not None:
         skipped.update(skip)
-    if not plan:
-        raise CheckpointError(prefix, "holds no BERT variables (expected names like bert/embeddings/"
-                                      "word_embeddings).")
     total = sum(int(np.prod(shapes[k])) * 4 for k in plan)
     out: StateDict = {}
     for tf1_name, _ in common.progress(((k, _Sized(shapes[k])) for k in plan), total, "read TF1"):
@@ -171,7 +199,7 @@ def _chunks(order: list[str], state_dict: StateDict, chunk_bytes: int) -> list[l
     return chunks
 
 
-def write(state_dict: StateDict, folder: str, prefix: str = PREFIX_NAME, max_shard_size: int | None = None
+def write(state_dict: StateDict, folder: str, *, head: str | None = None, max_shard_size: int | None = None
           ) -> list[str]:
     """Write ``folder/bert_model.ckpt.index`` and ``.data-0000i-of-0000N`` in Google's names; returns file names.
 
@@ -180,8 +208,9 @@ def write(state_dict: StateDict, folder: str, prefix: str = PREFIX_NAME, max_sha
     bounded: a checkpoint up to that size is one ``.data-00000-of-00001`` file, a larger one has N data shards
     (TF reads both alike). Every tensor must have a TF1 name (an untied decoder, relative position or
     cross-attention weights raise CheckpointError). Files are written in a temporary folder and renamed into
-    place.
+    place. ``head`` is not needed (the names say it).
     """
+    prefix = PREFIX_NAME
     common.check_tensors(state_dict, None)
     try:
         plan = names.schema_to_tf1(state_dict)

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from conversion.formats import common
+from conversion.schema import TensorSpec
 
 _EMBEDDINGS = ("word_embeddings", "position_embeddings", "token_type_embeddings", "distance_embedding")
 
@@ -112,6 +113,15 @@ def flax_to_schema(flat: Mapping[str, np.ndarray], release: bool = False, lazy: 
                 common.release(value)
         else:
             out[name] = value
+    return out
+
+
+def flax_specs_to_schema(specs: Mapping[str, TensorSpec]) -> dict[str, TensorSpec]:
+    """``flax_to_schema`` for shapes only: ``/``-joined Flax paths -> schema specs, kernel shapes reversed."""
+    out: dict[str, TensorSpec] = {}
+    for path, spec in specs.items():
+        name, transposed = flax_path_to_schema(path)
+        out[name] = TensorSpec(*spec).transposed() if transposed else TensorSpec(*spec)
     return out
 
 

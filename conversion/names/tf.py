@@ -16,6 +16,7 @@ import numpy as np
 
 from conversion.formats import common
 from conversion.heads import infer_head
+from conversion.schema import TensorSpec
 
 # Module names whose "weight" is an embedding table stored as ".../<module>/embeddings" in TF.
 _KERAS_EMBEDDINGS = ("position_embeddings", "token_type_embeddings", "distance_embedding")
@@ -124,6 +125,16 @@ def tf_to_schema(weights: Mapping[str, np.ndarray], base_model: bool | None = No
             raise ValueError(f"{tf_name} maps to {schema}, which another TF weight already set to other values.")
         out[schema] = value if value.T.flags.c_contiguous else np.ascontiguousarray(value)
     return out
+
+
+def tf_specs_to_schema(specs: Mapping[str, TensorSpec], base_model: bool | None = None) -> dict[str, TensorSpec]:
+    """``tf_to_schema`` for shapes only: TF names (model name and ``:0`` stripped or not) -> schema specs, kernel
+    shapes reversed. ``base_model`` as in ``tf_to_schema``."""
+    names = {_strip_model_name(k): v for k, v in specs.items()}
+    if base_model is None:
+        base_model = all(k.startswith("bert/") for k in names)
+    return {tf_name_to_schema(k, base_model): (TensorSpec(*v).transposed() if is_kernel(k) else TensorSpec(*v))
+            for k, v in names.items()}
 
 
 def plan_schema_to_tf(state_dict: Mapping[str, np.ndarray], head: str | None = None

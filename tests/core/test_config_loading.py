@@ -7,7 +7,8 @@ import pytest
 
 import conversion
 from bert_core import BertConfig
-from conversion.pretrained import LOADING_KEYWORDS, ShapeMismatchError, check_tensors, classifier_labels, prepare
+from conversion.heads import infer_config_from_shapes
+from conversion.pretrained import LOADING_KEYWORDS, ShapeMismatchError, check_tensors, prepare
 from tests.loading_helpers import google_config, write_checkpoint
 
 
@@ -69,8 +70,11 @@ def test_tensor_checks_refuse_integers_and_non_arrays():
         check_tensors({"a": np.zeros(2, np.int64)})
     with pytest.raises(conversion.CheckpointError, match="b"):
         check_tensors({"b": [1.0, 2.0]})
-    assert classifier_labels({"classifier.weight": np.zeros((7, 4))}) == 7
-    assert classifier_labels({}) is None
+    head = "BertForSequenceClassification"
+    inferred, notes = infer_config_from_shapes(BertConfig(), {"classifier.weight": (7, 4)}, head, labels_given=False)
+    assert inferred.num_labels == 7 and notes
+    assert infer_config_from_shapes(BertConfig(), {"classifier.weight": (7, 4)}, head, labels_given=True)[0].num_labels == 2
+    assert infer_config_from_shapes(BertConfig(), {}, head, labels_given=False)[0].num_labels == 2
 
 
 def test_config_object_and_config_path(tmp_path):
