@@ -142,6 +142,6 @@ def infer_config_from_shapes(config: Any, shapes: Mapping[str, Any], head: str |
     if n == config.num_labels or given:
         return config, notes
     config = type(config).from_dict(config.to_dict(), num_labels=n)
-    notes.append(f"num_labels = {n}, from classifier.weight's shape {list(shape)}: the config does not record "
+    notes.append(f"num_labels={n} from classifier.weight's shape {list(shape)}: the config does not record "
                  f"the label count, so the labels are named LABEL_0 ... LABEL_{n - 1}.")
     return config, notes

@@ -30,8 +30,8 @@ def google_three_labels(tmp_path, fixture_state_dicts):
 def test_a_three_label_run_classifier_checkpoint_converts(google_three_labels, tmp_path, fixture_state_dicts):
     plan = convert(google_three_labels, tmp_path / "pt", "pt")
     assert plan.head == HEAD and plan.count("missing") == 0
-    assert any("num_labels = 3" in note and "classifier.weight" in note for note in plan.notes), plan.notes
-    assert "note: num_labels = 3" in plan.table()
+    assert any("num_labels=3" in note and "classifier.weight" in note for note in plan.notes), plan.notes
+    assert "note: num_labels=3" in plan.table()
     config = json.loads((tmp_path / "pt" / "config.json").read_text())
     assert config["id2label"] == {"0": "LABEL_0", "1": "LABEL_1", "2": "LABEL_2"}
     assert config["label2id"] == {"LABEL_0": 0, "LABEL_1": 1, "LABEL_2": 2}
