@@ -26,7 +26,7 @@ def _files(path: str, fmt: str) -> list[str]:
 def describe(path: str | os.PathLike) -> dict:
     """A dict with format, files, size, head, config summary, parameter count and dtype histogram."""
     from conversion.converter import read_config
-    from conversion.heads import infer_head
+    from conversion.heads import infer_config_from_shapes, infer_head
 
     path = os.fspath(path)
     fmt = detect_format(path)
@@ -54,9 +54,13 @@ def describe(path: str | os.PathLike) -> dict:
     files = _files(path, fmt)
     folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     size = sum(os.path.getsize(os.path.join(folder, f)) for f in files if os.path.isfile(os.path.join(folder, f)))
+    head = infer_head(config, sd)
+    notes: list[str] = []
+    if config is not None:  # e.g. a Google run_classifier checkpoint: the label count is in the weights only
+        config, notes = infer_config_from_shapes(config, sd, head)
     info = {
         "path": path, "format": fmt, "files": files, "bytes": size,
-        "head": infer_head(config, sd), "tensors": len(sd),
+        "head": head, "tensors": len(sd), "notes": notes,
         "parameters": int(sum(v.size for v in sd.values())), "dtypes": dict(dtypes),
         "config_file": config_file and os.path.basename(config_file),
     }
@@ -79,4 +83,5 @@ def format_description(info: dict) -> str:
         lines.append(f"config      ({info['config_file']}) " + ", ".join(f"{k}={v}" for k, v in info["config"].items()))
     else:
         lines.append("config      none found (config.json / bert_config.json)")
+    lines += [f"note        {note}" for note in info.get("notes", ())]
     return "\n".join(lines)

@@ -18,6 +18,7 @@ import shutil
 import numpy as np
 
 from bert_core.config import CONFIG_NAME, GOOGLE_CONFIG_NAME, BertConfig, ConfigError
+from bert_core.files import atomic_folder, check_folder
 from bert_core.heads import framework_class_name
 from conversion.api import detect_format, load_state_dict, save_state_dict
 from conversion.errors import CheckpointError, WeightMismatchError
@@ -159,21 +160,14 @@ def plan_conversion(sd: StateDict, config: BertConfig, head: str, to: str, skipp
 
 # What detect_format calls a folder each target format writes.
 _DETECTED_AS = {"tf-safetensors": "safetensors", "flax-safetensors": "safetensors"}
-# Weight files of each format that a new save of that format replaces (transformers' save_pretrained does this).
-_STALE = {"safetensors": ("model*.safetensors", "model.safetensors.index.json"),
-          "bin": ("pytorch_model*.bin", "pytorch_model.bin.index.json"), "tf": ("tf_model*.h5",),
-          "flax": ("flax_model*.msgpack",), "tf1": ("bert_model.ckpt.index", "bert_model.ckpt.data-*")}
-
-
-def _remove_stale(folder: str, to: str, written: list[str]) -> None:
-    """Delete weight files of the format just written that this save did not produce (old shards, old index)."""
-    import fnmatch
-
-    patterns = _STALE[_DETECTED_AS.get(to, to)]
-    for name in os.listdir(folder):
-        if name not in written and any(fnmatch.fnmatch(name, p) for p in patterns):
-            os.remove(os.path.join(folder, name))
-            logger.info("removed %s, left from an earlier save", os.path.join(folder, name))
+def _refuse_other_format(dst: str, to: str) -> None:
+    try:
+        existing = detect_format(dst)
+    except CheckpointError:
+        existing = None
+    if existing and existing != _DETECTED_AS.get(to, to):
+        raise CheckpointError(dst, f"already holds a {existing} checkpoint; converting to {to} there would leave "
+                                   "two. Choose an empty or new folder.")
 
 
 def _is_body(name: str) -> bool:
@@ -227,6 +221,8 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, to: str, head: str |
     if max_shard_size is not None and to in ("tf", "flax"):
         raise ValueError(f"{FORMATS[to][1]} is always written as one file; max_shard_size applies to safetensors, "
                          "bin and tf1.")
+    if os.path.isdir(src):
+        check_folder(src)  # finish (or refuse) a write into the source that a kill interrupted
     src_format = detect_format(src)
     config, _ = read_config(src)
     skipped: dict[str, str] = {}
@@ -247,16 +243,6 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, to: str, head: str |
     src_folder = os.path.abspath(_source_folder(src))
     if os.path.abspath(dst) == src_folder:
         raise CheckpointError(dst, "is the source folder; convert into a new folder.")
-    if os.path.isdir(dst):
-        try:
-            existing = detect_format(dst)
-        except CheckpointError:
-            existing = None
-        if existing and existing != _DETECTED_AS.get(to, to):
-            raise CheckpointError(dst, f"already holds a {existing} checkpoint; converting to {to} there would leave "
-                                       "two. Choose an empty or new folder.")
-    from bert_core.files import atomic_folder
-
     if to in ("safetensors", "bin"):
         # Readers return kernels as transposed views of the source file; the formats that store them transposed
         # back write those bytes as they are, these two need C-ordered arrays (one blocked transpose each).
@@ -264,6 +250,7 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, to: str, head: str |
 
         plan_sd = contiguous(plan_sd)
     with atomic_folder(dst) as tmp:
+        _refuse_other_format(dst, to)  # under the folder's lock: a concurrent convert cannot slip in between
         files = save_state_dict(plan_sd, tmp, to, head=head, max_shard_size=max_shard_size)
         files.append(_write_config(config, head, to, tmp))
         for name in TOKENIZER_FILES + OTHER_FILES:
@@ -271,7 +258,6 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, to: str, head: str |
             if os.path.isfile(path):
                 shutil.copyfile(path, os.path.join(tmp, name))
                 files.append(name)
-    _remove_stale(dst, to, files)
-    plan.files = files
+    plan.files = files  # the commit replaced the old weights, shards and index of every format with these
     logger.info("converted %s (%s) to %s (%s): %s", src, src_format, dst, to, ", ".join(files))
     return plan

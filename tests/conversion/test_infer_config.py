@@ -60,3 +60,12 @@ def test_configs_that_say_the_labels_are_left_alone():
     assert infer_config_from_shapes(plain, {"bert.pooler.dense.weight": (32, 32)}) == (plain, [])
     token, notes = infer_config_from_shapes(BertConfig(), {"classifier.weight": np.zeros((5, 32))})
     assert token.num_labels == 5 and "LABEL_4" in notes[0]
+
+
+def test_inspect_reports_the_inferred_label_count(google_three_labels):
+    from bertzoo.inspection import describe, format_description
+
+    info = describe(google_three_labels)
+    assert info["config"]["num_labels"] == 3
+    assert any("num_labels=3" in note for note in info["notes"])
+    assert "note        num_labels=3" in format_description(info)
