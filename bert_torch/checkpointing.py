@@ -13,7 +13,7 @@ import os
 import torch
 from torch import nn
 
-from bert_core.files import atomic_path, atomic_write_text
+from bert_core.files import atomic_folder
 from bert_core.training import TrainingConfig
 from bert_torch.distributed import DistInfo
 from bert_torch.distributed import unwrap as _unwrap_ddp
@@ -37,7 +37,8 @@ def full_state_dicts(model: nn.Module, optimizer: torch.optim.Optimizer) -> tupl
 def save_checkpoint(folder: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler,
                     step: int, config: TrainingConfig, info: DistInfo, losses: list[float] | None = None) -> None:
     """Write (rank 0) ``config.json`` + ``model.safetensors`` (``save_pretrained``), ``training_state.pt``
-    (optimizer, scheduler, step), ``training_config.json`` and ``trainer_state.json`` into ``folder``."""
+    (optimizer, scheduler, step), ``training_config.json`` and ``trainer_state.json`` into ``folder``, as one
+    atomic commit: a kill leaves the previous checkpoint or this one, never new weights beside an old state."""
     model_sd, optim_sd = full_state_dicts(model, optimizer)
     if info.is_main:
         base = unwrap(model)
@@ -49,12 +50,13 @@ def save_checkpoint(folder: str | os.PathLike, model: nn.Module, optimizer: torc
                                    f"unexpected {unexpected}")
             plain.tie_weights()
             base = plain
-        base.save_pretrained(folder)
-        with atomic_path(os.path.join(os.fspath(folder), STATE_NAME)) as tmp:
-            torch.save({"optimizer": optim_sd, "scheduler": scheduler.state_dict(), "step": step}, tmp)
-        config.save(folder)
-        atomic_write_text(os.path.join(os.fspath(folder), "trainer_state.json"),
-                          json.dumps({"step": step, "losses": losses or []}, indent=1) + "\n")
+        with atomic_folder(folder) as staging:  # weights and training state commit together, or not at all
+            base.save_pretrained(staging)
+            torch.save({"optimizer": optim_sd, "scheduler": scheduler.state_dict(), "step": step},
+                       os.path.join(staging, STATE_NAME))
+            config.save(staging)
+            with open(os.path.join(staging, "trainer_state.json"), "w", encoding="utf-8") as f:
+                f.write(json.dumps({"step": step, "losses": losses or []}, indent=1) + "\n")
     if info.distributed:
         torch.distributed.barrier()
 
