@@ -119,7 +119,8 @@ class FlaxBertPreTrainedModel(ParamsMixin, CheckpointMixin):
                 shape = inputs["input_ids"].shape
                 inputs = {**inputs, "position_ids": jnp.broadcast_to(index + jnp.arange(shape[-1]), shape)}
             out, mutated = self.module.apply(variables, **inputs, **kwargs, rngs=rngs, mutable=["cache"])
-            out = dataclasses.replace(out, past_key_values=mutated["cache"])
+            if "past_key_values" in out.__dataclass_fields__:  # heads without the field drop the cache, as v4
+                out = dataclasses.replace(out, past_key_values=mutated["cache"])
         else:
             out = self.module.apply(variables, **inputs, **kwargs, rngs=rngs)
         if labels:
