@@ -135,6 +135,9 @@ class FlaxBertPreTrainedModel(ParamsMixin, CheckpointMixin):
         """The forward pass (transformers v4's Flax signature) plus the head's labels for a loss."""
         cfg = self.config
         self._check_config()
+        input_ids, attention_mask, token_type_ids, position_ids = (  # lists, as v4's jnp.array(...) took them
+            np.asarray(x) if isinstance(x, (list, tuple)) else x
+            for x in (input_ids, attention_mask, token_type_ids, position_ids))
         unknown = sorted(set(labels) - set(self.label_names))
         if unknown:
             raise TypeError(f"{type(self).__name__} got unexpected arguments {unknown}; labels it takes: "

@@ -27,6 +27,7 @@ def test_masked_lm_labels_out_of_range_raise(mlm):
 
 def test_float_ids_raise(mlm):
     inputs = head_inputs("BertForMaskedLM", batch=2, seq=5)
+    assert max_diff(mlm(inputs["input_ids"].tolist()).logits, mlm(inputs["input_ids"]).logits) == 0.0  # lists ok
     with pytest.raises(TypeError, match="input_ids must hold integer ids, got dtype float32"):
         mlm(inputs["input_ids"].astype(np.float32))
     with pytest.raises(TypeError, match="token_type_ids"):
