@@ -1,6 +1,7 @@
 """bert_flax: BERT in Flax (Linen modules, transformers-v4-style ``FlaxBert*`` wrappers), on current JAX/Flax.
 
-``MODEL_CLASSES`` maps each PyTorch head name (``"BertForMaskedLM"``) to its Flax class. Imports jax and flax
+``MODEL_CLASSES`` maps each PyTorch head name (``"BertForMaskedLM"``) to its Flax class; the Linen modules
+(``FlaxBertModule``, ...) and output classes (``FlaxMaskedLMOutput``, ..., JAX pytrees) carry v4's names too. Imports jax and flax
 only (never torch, TensorFlow or transformers).
 """
 
@@ -16,6 +17,30 @@ from bert_flax.modeling import (
     FlaxBertForTokenClassification,
     FlaxBertModel,
 )
+from bert_flax.modules import (
+    FlaxBertForCausalLMModule,
+    FlaxBertForMaskedLMModule,
+    FlaxBertForMultipleChoiceModule,
+    FlaxBertForNextSentencePredictionModule,
+    FlaxBertForPreTrainingModule,
+    FlaxBertForQuestionAnsweringModule,
+    FlaxBertForSequenceClassificationModule,
+    FlaxBertForTokenClassificationModule,
+    FlaxBertModule,
+)
+from bert_flax.outputs import (
+    FlaxBaseModelOutputWithPoolingAndCrossAttentions,
+    FlaxBertForPreTrainingOutput,
+    FlaxCausalLMOutputWithCrossAttentions,
+    FlaxGreedySearchOutput,
+    FlaxMaskedLMOutput,
+    FlaxMultipleChoiceModelOutput,
+    FlaxNextSentencePredictorOutput,
+    FlaxQuestionAnsweringModelOutput,
+    FlaxSampleOutput,
+    FlaxSequenceClassifierOutput,
+    FlaxTokenClassifierOutput,
+)
 from bert_flax.partitioning import DEFAULT_RULES, get_partition_rules
 from bert_flax.wrapper import FlaxBertPreTrainedModel
 
@@ -23,5 +48,12 @@ __all__ = [
     "MODEL_CLASSES", "FlaxBertPreTrainedModel", "FlaxBertModel", "FlaxBertForPreTraining", "FlaxBertForCausalLM",
     "FlaxBertForMaskedLM", "FlaxBertForNextSentencePrediction", "FlaxBertForSequenceClassification",
     "FlaxBertForMultipleChoice", "FlaxBertForTokenClassification", "FlaxBertForQuestionAnswering",
+    "FlaxBertModule", "FlaxBertForPreTrainingModule", "FlaxBertForCausalLMModule", "FlaxBertForMaskedLMModule",
+    "FlaxBertForNextSentencePredictionModule", "FlaxBertForSequenceClassificationModule",
+    "FlaxBertForMultipleChoiceModule", "FlaxBertForTokenClassificationModule", "FlaxBertForQuestionAnsweringModule",
+    "FlaxBaseModelOutputWithPoolingAndCrossAttentions", "FlaxBertForPreTrainingOutput",
+    "FlaxCausalLMOutputWithCrossAttentions", "FlaxMaskedLMOutput", "FlaxNextSentencePredictorOutput",
+    "FlaxSequenceClassifierOutput", "FlaxMultipleChoiceModelOutput", "FlaxTokenClassifierOutput",
+    "FlaxQuestionAnsweringModelOutput", "FlaxGreedySearchOutput", "FlaxSampleOutput",
     "DEFAULT_RULES", "get_partition_rules",
 ]

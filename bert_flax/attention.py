@@ -24,7 +24,8 @@ from bert_flax.embeddings import dense, layer_norm
 class BertSelfAttention(nn.Module):
     """Scaled dot-product attention over ``num_attention_heads`` heads.
 
-    ``attention_mask`` is ``[batch, key_len]`` (1 keep, 0 masked); with a cache, ``key_len`` is the cache length.
+    ``attention_mask`` is ``[batch, key_len]`` (nonzero keep, 0 masked); with a cache, ``key_len`` is the cache
+    length.
     """
 
     config: BertConfig
@@ -65,9 +66,10 @@ class BertSelfAttention(nn.Module):
         scores = scores / jnp.asarray(math.sqrt(head_dim), scores.dtype)
 
         mask = None
-        if attention_mask is not None:  # [batch, key] or [batch, query, key]
+        if attention_mask is not None:  # [batch, key] or [batch, query, key]; nonzero = keep (project rule)
             mask = (attention_mask[:, None, None, :] if attention_mask.ndim == 2
-                    else attention_mask[:, None, :, :]).astype(jnp.float32)
+                    else attention_mask[:, None, :, :]) != 0
+            mask = mask.astype(jnp.float32)
         if self.causal and not self.is_cross_attention:
             causal = (key_pos[None, :] <= query_pos[:, None]).astype(jnp.float32)[None, None]
             mask = causal if mask is None else mask * causal

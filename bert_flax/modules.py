@@ -1,17 +1,21 @@
-"""Linen modules of the base model and the eight heads: the math, without parameters held.
+"""Linen modules of the base model and the eight heads, with transformers v4's Flax names (``FlaxBertModule``,
+``FlaxBertForMaskedLMModule``, ...) and call signatures.
 
-Each returns a dict of outputs keyed by transformers' field names (``logits``, ``hidden_states``, ...); the
-wrapper classes in ``modeling.py`` add losses and build the output dataclasses.
+Each returns its ``bert_flax.outputs`` class (a pytree) or, with ``return_dict=False``, v4's tuple, so
+``model.module.apply({"params": params}, input_ids, attention_mask, ...)`` gives what the wrapper gives (less the
+loss, which the wrappers in ``modeling.py`` add). The attention mask keeps every nonzero position.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
 
 from bert_core.config import BertConfig
+from bert_flax import outputs as O
 from bert_flax.embeddings import BertEmbeddings, dense
 from bert_flax.heads import BertOnlyMLMHead, BertOnlyNSPHead, BertPreTrainingHeads
 from bert_flax.layers import BertEncoder, BertPooler
@@ -19,7 +23,13 @@ from bert_flax.layers import BertEncoder, BertPooler
 _PASSED = ("hidden_states", "attentions", "cross_attentions")
 
 
-class BertModule(nn.Module):
+def _finish(output_class: type, fields: dict, return_dict: bool):
+    names = {f for f in output_class.__dataclass_fields__}
+    out = output_class(**{k: v for k, v in fields.items() if k in names})
+    return out if return_dict else out.return_tuple()
+
+
+class FlaxBertModule(nn.Module):
     """Embeddings, encoder and (optionally) pooler: transformers' ``FlaxBertModule`` tree."""
 
     config: BertConfig
@@ -39,7 +49,8 @@ class BertModule(nn.Module):
 
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                  encoder_hidden_states=None, encoder_attention_mask=None, init_cache: bool = False,
-                 deterministic: bool = True, output_attentions: bool = False, output_hidden_states: bool = False):
+                 deterministic: bool = True, output_attentions: bool = False, output_hidden_states: bool = False,
+                 return_dict: bool = True):
         if token_type_ids is None:
             token_type_ids = jnp.zeros_like(input_ids)
         if position_ids is None:
@@ -51,7 +62,7 @@ class BertModule(nn.Module):
                            init_cache=init_cache, deterministic=deterministic, output_attentions=output_attentions,
                            output_hidden_states=output_hidden_states)
         out["pooler_output"] = self.pooler(out["last_hidden_state"]) if self.add_pooling_layer else None
-        return out
+        return _finish(O.FlaxBaseModelOutputWithPoolingAndCrossAttentions, out, return_dict)
 
     def word_embeddings(self):
         """The word embedding table (for the tied MLM decoder), unboxed."""
@@ -59,18 +70,41 @@ class BertModule(nn.Module):
 
 
 class _HeadModule(nn.Module):
+    """A head over ``bert``: subclasses give ``output_class`` and ``head(bert, out, deterministic) -> fields``."""
+
     config: BertConfig
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
     gradient_checkpointing: bool = False
     scan_layers: bool = False
     add_pooling_layer = True
+    output_class = O.FlaxMaskedLMOutput
 
-    def _bert(self, *args, **kwargs):
-        bert = BertModule(self.config, dtype=self.dtype, param_dtype=self.param_dtype,
-                          add_pooling_layer=self.add_pooling_layer, gradient_checkpointing=self.gradient_checkpointing,
-                          scan_layers=self.scan_layers, name="bert")
-        return bert, bert(*args, **kwargs)
+    @nn.compact
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+                 encoder_hidden_states=None, encoder_attention_mask=None, init_cache: bool = False,
+                 deterministic: bool = True, output_attentions: bool = False, output_hidden_states: bool = False,
+                 return_dict: bool = True):
+        return self._forward(input_ids, attention_mask, token_type_ids, position_ids, head_mask,
+                             encoder_hidden_states, encoder_attention_mask, init_cache, deterministic,
+                             output_attentions, output_hidden_states, return_dict)
+
+    def _forward(self, input_ids, attention_mask, token_type_ids, position_ids, head_mask, encoder_hidden_states,
+                 encoder_attention_mask, init_cache, deterministic, output_attentions, output_hidden_states,
+                 return_dict):
+        bert = FlaxBertModule(self.config, dtype=self.dtype, param_dtype=self.param_dtype,
+                              add_pooling_layer=self.add_pooling_layer,
+                              gradient_checkpointing=self.gradient_checkpointing, scan_layers=self.scan_layers,
+                              name="bert")
+        out = bert(input_ids, attention_mask, token_type_ids, position_ids, head_mask, encoder_hidden_states,
+                   encoder_attention_mask, init_cache=init_cache, deterministic=deterministic,
+                   output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        fields = {k: getattr(out, k) for k in _PASSED}
+        fields.update(self.head(bert, out, deterministic))
+        return _finish(self.output_class, fields, return_dict)
+
+    def head(self, bert, out, deterministic: bool) -> dict:
+        raise NotImplementedError
 
     def _dense(self, features, name):
         return dense(features, ("embed", "labels"), self.config, self.dtype, self.param_dtype, name)
@@ -84,80 +118,102 @@ class _HeadModule(nn.Module):
         return bert.word_embeddings() if self.config.tie_word_embeddings else None
 
 
-def _keep(out: dict, **fields) -> dict:
-    return {**{k: out.get(k) for k in _PASSED}, **fields}
+class FlaxBertForPreTrainingModule(_HeadModule):
+    output_class = O.FlaxBertForPreTrainingOutput
 
-
-class BertForPreTrainingModule(_HeadModule):
-    @nn.compact
-    def __call__(self, *args, deterministic: bool = True, **kwargs):
-        bert, out = self._bert(*args, deterministic=deterministic, **kwargs)
+    def head(self, bert, out, deterministic):
         mlm, nsp = BertPreTrainingHeads(self.config, self.dtype, self.param_dtype, name="cls")(
-            out["last_hidden_state"], out["pooler_output"], self._shared(bert))
-        return _keep(out, prediction_logits=mlm, seq_relationship_logits=nsp)
+            out.last_hidden_state, out.pooler_output, self._shared(bert))
+        return dict(prediction_logits=mlm, seq_relationship_logits=nsp)
 
 
-class BertForMaskedLMModule(_HeadModule):
+class FlaxBertForMaskedLMModule(_HeadModule):
     add_pooling_layer = False
+    output_class = O.FlaxMaskedLMOutput
+
+    def head(self, bert, out, deterministic):
+        return dict(logits=BertOnlyMLMHead(self.config, self.dtype, self.param_dtype, name="cls")(
+            out.last_hidden_state, self._shared(bert)))
+
+
+class FlaxBertForCausalLMModule(FlaxBertForMaskedLMModule):
+    """The MLM head over a decoder. v4's argument order: ``(input_ids, attention_mask, position_ids, ...)``."""
+
+    output_class = O.FlaxCausalLMOutputWithCrossAttentions
 
     @nn.compact
-    def __call__(self, *args, deterministic: bool = True, **kwargs):
-        bert, out = self._bert(*args, deterministic=deterministic, **kwargs)
-        logits = BertOnlyMLMHead(self.config, self.dtype, self.param_dtype, name="cls")(
-            out["last_hidden_state"], self._shared(bert))
-        return _keep(out, logits=logits)
+    def __call__(self, input_ids, attention_mask=None, position_ids=None, token_type_ids=None, head_mask=None,
+                 encoder_hidden_states=None, encoder_attention_mask=None, init_cache: bool = False,
+                 deterministic: bool = True, output_attentions: bool = False, output_hidden_states: bool = False,
+                 return_dict: bool = True):
+        return self._forward(input_ids, attention_mask, token_type_ids, position_ids, head_mask,
+                             encoder_hidden_states, encoder_attention_mask, init_cache, deterministic,
+                             output_attentions, output_hidden_states, return_dict)
 
 
-class BertForCausalLMModule(BertForMaskedLMModule):
-    pass
+class FlaxBertForNextSentencePredictionModule(_HeadModule):
+    output_class = O.FlaxNextSentencePredictorOutput
+
+    def head(self, bert, out, deterministic):
+        return dict(logits=BertOnlyNSPHead(self.config, self.dtype, self.param_dtype, name="cls")(out.pooler_output))
 
 
-class BertForNextSentencePredictionModule(_HeadModule):
-    @nn.compact
-    def __call__(self, *args, deterministic: bool = True, **kwargs):
-        _, out = self._bert(*args, deterministic=deterministic, **kwargs)
-        logits = BertOnlyNSPHead(self.config, self.dtype, self.param_dtype, name="cls")(out["pooler_output"])
-        return _keep(out, logits=logits)
+class FlaxBertForSequenceClassificationModule(_HeadModule):
+    output_class = O.FlaxSequenceClassifierOutput
+
+    def head(self, bert, out, deterministic):
+        pooled = self._dropout(out.pooler_output, deterministic)
+        return dict(logits=self._dense(self.config.num_labels, "classifier")(pooled))
 
 
-class BertForSequenceClassificationModule(_HeadModule):
-    @nn.compact
-    def __call__(self, *args, deterministic: bool = True, **kwargs):
-        _, out = self._bert(*args, deterministic=deterministic, **kwargs)
-        pooled = self._dropout(out["pooler_output"], deterministic)
-        return _keep(out, logits=self._dense(self.config.num_labels, "classifier")(pooled))
-
-
-class BertForMultipleChoiceModule(_HeadModule):
+class FlaxBertForMultipleChoiceModule(_HeadModule):
     """Inputs ``[batch, num_choices, seq]`` are flattened to ``[batch * num_choices, seq]``."""
 
+    output_class = O.FlaxMultipleChoiceModelOutput
+
     @nn.compact
-    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, *args,
-                 deterministic: bool = True, **kwargs):
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+                 encoder_hidden_states=None, encoder_attention_mask=None, init_cache: bool = False,
+                 deterministic: bool = True, output_attentions: bool = False, output_hidden_states: bool = False,
+                 return_dict: bool = True):
         num_choices = input_ids.shape[1]
         flat = lambda x: None if x is None else x.reshape(-1, x.shape[-1])  # noqa: E731
-        _, out = self._bert(flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids), *args,
-                            deterministic=deterministic, **kwargs)
-        pooled = self._dropout(out["pooler_output"], deterministic)
-        logits = self._dense(1, "classifier")(pooled).reshape(-1, num_choices)
-        return _keep(out, logits=logits)
+        out = self._forward(flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids),
+                            head_mask, encoder_hidden_states, encoder_attention_mask, init_cache, deterministic,
+                            output_attentions, output_hidden_states, True)
+        out = dataclasses.replace(out, logits=out.logits.reshape(-1, num_choices))
+        return out if return_dict else out.return_tuple()
+
+    def head(self, bert, out, deterministic):
+        pooled = self._dropout(out.pooler_output, deterministic)
+        return dict(logits=self._dense(1, "classifier")(pooled))
 
 
-class BertForTokenClassificationModule(_HeadModule):
+class FlaxBertForTokenClassificationModule(_HeadModule):
     add_pooling_layer = False
+    output_class = O.FlaxTokenClassifierOutput
 
-    @nn.compact
-    def __call__(self, *args, deterministic: bool = True, **kwargs):
-        _, out = self._bert(*args, deterministic=deterministic, **kwargs)
-        hidden = self._dropout(out["last_hidden_state"], deterministic)
-        return _keep(out, logits=self._dense(self.config.num_labels, "classifier")(hidden))
+    def head(self, bert, out, deterministic):
+        hidden = self._dropout(out.last_hidden_state, deterministic)
+        return dict(logits=self._dense(self.config.num_labels, "classifier")(hidden))
 
 
-class BertForQuestionAnsweringModule(_HeadModule):
+class FlaxBertForQuestionAnsweringModule(_HeadModule):
     add_pooling_layer = False
+    output_class = O.FlaxQuestionAnsweringModelOutput
 
-    @nn.compact
-    def __call__(self, *args, deterministic: bool = True, **kwargs):
-        _, out = self._bert(*args, deterministic=deterministic, **kwargs)
-        logits = self._dense(self.config.num_labels, "qa_outputs")(out["last_hidden_state"])
-        return _keep(out, start_logits=logits[..., 0], end_logits=logits[..., 1])
+    def head(self, bert, out, deterministic):
+        logits = self._dense(self.config.num_labels, "qa_outputs")(out.last_hidden_state)
+        return dict(start_logits=logits[..., 0], end_logits=logits[..., 1])
+
+
+# the names before v4's (kept for code that imported them)
+BertModule = FlaxBertModule
+BertForPreTrainingModule = FlaxBertForPreTrainingModule
+BertForMaskedLMModule = FlaxBertForMaskedLMModule
+BertForCausalLMModule = FlaxBertForCausalLMModule
+BertForNextSentencePredictionModule = FlaxBertForNextSentencePredictionModule
+BertForSequenceClassificationModule = FlaxBertForSequenceClassificationModule
+BertForMultipleChoiceModule = FlaxBertForMultipleChoiceModule
+BertForTokenClassificationModule = FlaxBertForTokenClassificationModule
+BertForQuestionAnsweringModule = FlaxBertForQuestionAnsweringModule
