@@ -90,7 +90,8 @@ def _check_tokenizer_class(folder: str) -> None:
             _require_bert(value, file)
 
 
-def auto_model_classes(model_classes: dict[str, type], prefix: str = "") -> dict[str, type]:
+def auto_model_classes(model_classes: dict[str, type], prefix: str = "",
+                       module: str | None = None) -> dict[str, type]:
     """``{"AutoModel": ..., "AutoModelForMaskedLM": ...}`` (names with ``prefix``: ``"TF"``, ``"Flax"``) for a
     framework whose ``model_classes`` maps PyTorch head names to its classes."""
     out: dict[str, type] = {}
@@ -108,6 +109,7 @@ def auto_model_classes(model_classes: dict[str, type], prefix: str = "") -> dict
                 else model_class(config, **kwargs)
 
         out[name] = type(name, (), {
+            "__module__": module or __name__,
             "__doc__": f"transformers' {name}: ``{name}.from_pretrained(path)`` builds {target.__name__}.",
             "__init__": lambda self: _not_direct(type(self)),
             "_model_class": target,

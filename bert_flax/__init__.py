@@ -43,6 +43,20 @@ from bert_flax.outputs import (
 )
 from bert_flax.partitioning import DEFAULT_RULES, get_partition_rules
 from bert_flax.wrapper import FlaxBertPreTrainedModel
+from bert_flax.auto import (  # noqa: E402  transformers' Auto classes, after the models they build
+    AUTO_CLASSES,
+    AutoConfig,
+    AutoTokenizer,
+    FlaxAutoModel,
+    FlaxAutoModelForCausalLM,
+    FlaxAutoModelForMaskedLM,
+    FlaxAutoModelForMultipleChoice,
+    FlaxAutoModelForNextSentencePrediction,
+    FlaxAutoModelForPreTraining,
+    FlaxAutoModelForQuestionAnswering,
+    FlaxAutoModelForSequenceClassification,
+    FlaxAutoModelForTokenClassification,
+)
 
 __all__ = [
     "MODEL_CLASSES", "FlaxBertPreTrainedModel", "FlaxBertModel", "FlaxBertForPreTraining", "FlaxBertForCausalLM",
@@ -55,5 +69,5 @@ __all__ = [
     "FlaxCausalLMOutputWithCrossAttentions", "FlaxMaskedLMOutput", "FlaxNextSentencePredictorOutput",
     "FlaxSequenceClassifierOutput", "FlaxMultipleChoiceModelOutput", "FlaxTokenClassifierOutput",
     "FlaxQuestionAnsweringModelOutput", "FlaxGreedySearchOutput", "FlaxSampleOutput",
-    "DEFAULT_RULES", "get_partition_rules",
+    "DEFAULT_RULES", "get_partition_rules", "AutoConfig", "AutoTokenizer", *AUTO_CLASSES,
 ]

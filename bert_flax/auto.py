@@ -7,7 +7,7 @@ table. ``AutoConfig`` and ``AutoTokenizer`` are re-exported.
 from bert_core.auto import AutoConfig, AutoTokenizer, auto_model_classes
 from bert_flax.modeling import MODEL_CLASSES
 
-AUTO_CLASSES: dict[str, type] = auto_model_classes(MODEL_CLASSES, prefix="Flax")
+AUTO_CLASSES: dict[str, type] = auto_model_classes(MODEL_CLASSES, prefix="Flax", module=__name__)
 FlaxAutoModel = AUTO_CLASSES["FlaxAutoModel"]
 FlaxAutoModelForPreTraining = AUTO_CLASSES["FlaxAutoModelForPreTraining"]
 FlaxAutoModelForCausalLM = AUTO_CLASSES["FlaxAutoModelForCausalLM"]

@@ -57,6 +57,7 @@ class FlaxBertPreTrainedModel(ParamsMixin, CheckpointMixin):
                  gradient_checkpointing: bool = False, scan_layers: bool = False, **kwargs: Any) -> None:
         if config.add_cross_attention and not config.is_decoder:
             raise ValueError("add_cross_attention=True needs is_decoder=True (cross attention is a decoder layer).")
+        config.validate_for_model()  # what only a model can reject (hidden_size divisible by the heads), as v4
         self.config = config
         self.dtype, self.param_dtype = dtype, param_dtype
         self.input_shape, self.seed = tuple(input_shape), seed

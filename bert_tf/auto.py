@@ -7,7 +7,7 @@ table. ``AutoConfig`` and ``AutoTokenizer`` are re-exported.
 from bert_core.auto import AutoConfig, AutoTokenizer, auto_model_classes
 from bert_tf.modeling import MODEL_CLASSES
 
-AUTO_CLASSES: dict[str, type] = auto_model_classes(MODEL_CLASSES, prefix="TF")
+AUTO_CLASSES: dict[str, type] = auto_model_classes(MODEL_CLASSES, prefix="TF", module=__name__)
 TFAutoModel = AUTO_CLASSES["TFAutoModel"]
 TFAutoModelForPreTraining = AUTO_CLASSES["TFAutoModelForPreTraining"]
 TFAutoModelForCausalLM = AUTO_CLASSES["TFAutoModelForCausalLM"]

@@ -7,7 +7,7 @@ table. ``AutoConfig`` and ``AutoTokenizer`` are re-exported.
 from bert_core.auto import AutoConfig, AutoTokenizer, auto_model_classes
 from bert_torch.modeling import MODEL_CLASSES
 
-AUTO_CLASSES: dict[str, type] = auto_model_classes(MODEL_CLASSES, prefix="")
+AUTO_CLASSES: dict[str, type] = auto_model_classes(MODEL_CLASSES, prefix="", module=__name__)
 AutoModel = AUTO_CLASSES["AutoModel"]
 AutoModelForPreTraining = AUTO_CLASSES["AutoModelForPreTraining"]
 AutoModelForCausalLM = AUTO_CLASSES["AutoModelForCausalLM"]
