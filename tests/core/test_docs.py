@@ -20,3 +20,20 @@ def test_docs_build_strict(tmp_path):
                             env={**__import__("os").environ, "NO_MKDOCS_2_WARNING": "1"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "site" / "index.html").is_file()
+
+
+def test_api_reference_lists_every_config_field_with_its_default():
+    from bert_core.config_fields import FIELDS
+
+    text = (ROOT / "docs" / "api.md").read_text()
+    for name, default in FIELDS:
+        assert f"| `{name}` |" in text and f"| `{default!r}` |" in text.split(f"| `{name}` |", 1)[1].split("\n", 1)[0], name
+
+
+def test_api_reference_lists_every_head_of_every_framework():
+    from bert_core.heads import HEAD_TABLE
+
+    text = (ROOT / "docs" / "api.md").read_text()
+    for row in HEAD_TABLE:
+        for package, framework in (("bert_torch", "pt"), ("bert_tf", "tf"), ("bert_flax", "flax")):
+            assert f"::: {package}.modeling.{row.class_name(framework)}" in text
