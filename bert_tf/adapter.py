@@ -8,7 +8,6 @@ import numpy as np
 import tensorflow as tf
 
 from bert_core.adapter import Batch, LoadedModel, outputs_to_numpy
-from bert_core.heads import framework_class_name
 
 
 def resolve_device(device: Any = None) -> str:

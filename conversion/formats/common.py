@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
