@@ -37,7 +37,7 @@ def pretraining_loss(prediction_logits, seq_relationship_logits, labels, next_se
     return cross_entropy(prediction_logits, labels) + cross_entropy(seq_relationship_logits, next_sentence_label)
 
 
-def sequence_classification_loss(logits, labels, problem_type: str, num_labels: int):
+def sequence_classification_loss(logits, labels, num_labels: int, problem_type: str):
     """``problem_type`` is resolved on the host: regression, single_label_ or multi_label_classification."""
     logits = logits.astype(jnp.float32)
     if problem_type == "regression":

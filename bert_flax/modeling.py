@@ -107,7 +107,7 @@ class FlaxBertForSequenceClassification(FlaxBertPreTrainedModel):
         return {}
 
     def _loss(self, out, labels, info):
-        return losses.sequence_classification_loss(out.logits, labels["labels"], info[0], self.config.num_labels)
+        return losses.sequence_classification_loss(out.logits, labels["labels"], self.config.num_labels, info[0])
 
 
 class FlaxBertForMultipleChoice(FlaxBertPreTrainedModel):
