@@ -28,6 +28,7 @@ OVERRIDDEN: dict[str, tuple[type, tuple[str, ...]]] = {
 OPTIMIZER_ATTRIBUTES = ("_momentums", "_velocities", "_iterations", "_accumulated_gradients",
                         "_distribution_strategy")
 LAYER_ATTRIBUTES = ("_trainable_variables", "_non_trainable_variables", "_allow_non_tensor_positional_args")
+MODEL_ATTRIBUTES = ("_compile_loss", "_compile_config")  # _compile_loss is also read by bert_tf.pretrained
 
 
 # -- optimizer state ---------------------------------------------------------------------------------------------
@@ -77,6 +78,15 @@ def auto_name(cls: type) -> str:
 def allow_non_tensor_positional_args(layer) -> None:
     """Let ``layer(...)`` take a dict with Python values (flags) as its positional argument, as transformers did."""
     layer._allow_non_tensor_positional_args = True
+
+
+def compiled_with_loss(model) -> bool:
+    """Whether the latest ``compile`` had a loss (Keras keeps the previous one's ``_compile_loss`` when compiled
+    again with ``loss=None``, so that attribute alone cannot tell)."""
+    config = getattr(model, "_compile_config", None)
+    if config is not None:
+        return config.config.get("loss") is not None
+    return getattr(model, "_compile_loss", None) is not None
 
 
 def in_multi_worker_mode(strategy: tf.distribute.Strategy) -> bool:

@@ -22,7 +22,8 @@ import tensorflow as tf
 
 from bert_core import outputs as O
 from bert_core.config import BertConfig
-from bert_tf.keras_internals import allow_non_tensor_positional_args, auto_name, register_tree_node, sublayers
+from bert_tf.keras_internals import (
+    allow_non_tensor_positional_args, auto_name, compiled_with_loss, register_tree_node, sublayers)
 from bert_tf.pretrained import ARGS, TFBertPreTrainedModel
 
 
@@ -162,6 +163,34 @@ class TFBertKerasModel(TFBertPreTrainedModel):
             if len(present) == 1:  # what compiled metrics compare with the main output (v4 did the same)
                 y = x[present[0]]
         return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+
+    @staticmethod
+    def _match_outputs(y, y_pred):
+        """transformers v4's rules pairing targets with outputs for a compiled loss: a dict of targets by output
+        name (one key: that output, or the first non-loss one), a list / tuple by order, else the first output."""
+        fields = [(k, v) for k, v in y_pred.items() if k != "loss"]
+        if isinstance(y, Mapping) and len(y) == 1:
+            (key, target), = y.items()
+            return target, (y_pred[key] if key in y_pred.keys() else fields[0][1])
+        if isinstance(y, Mapping):
+            return dict(y), {k: v for k, v in fields if k in y}
+        if isinstance(y, (list, tuple)):
+            return tuple(y), tuple(v for _, v in fields[:len(y)])
+        return y, fields[0][1]
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if isinstance(y_pred, O.ModelOutput) and self._user_loss() and y is not None:
+            y, y_pred = self._match_outputs(y, y_pred)
+            return keras.Model.compute_loss(self, x, y, y_pred, sample_weight, training=training)
+        return super().compute_loss(x, y, y_pred, sample_weight, training=training)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if isinstance(y_pred, O.ModelOutput) and y is not None:
+            y, y_pred = self._match_outputs(y, y_pred)
+        return keras.Model.compute_metrics(self, x, y, y_pred, sample_weight)
+
+    def _user_loss(self) -> bool:
+        return compiled_with_loss(self)  # compile(optimizer) after compile(optimizer, loss): the model's own loss
 
     def fit(self, x=None, *args, **kwargs):
         return super().fit(_plain_dict(x), *args, **kwargs)

@@ -236,3 +236,24 @@ def test_labels_in_inputs_or_as_y_give_the_same_history_keys():
     assert h1.history.keys() == h2.history.keys()
     assert "sparse_categorical_accuracy" in h1.history
     np.testing.assert_allclose(h1.history["val_loss"], h2.history["val_loss"], rtol=1e-5)
+
+
+def test_compiled_losses_pair_targets_with_outputs_as_v4():
+    """v4's train_step rules: targets by output name (dict), by order (list), or the labels into the inputs."""
+    x = random_inputs(batch=4, seq=6)
+    start, end = np.array([1, 2, 3, 0]), np.array([2, 3, 4, 1])
+    scce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    cases = [({"start_logits": scce, "end_logits": scce}, {"start_logits": start, "end_logits": end},
+              {"loss", "start_logits_loss", "end_logits_loss"}),
+             ([scce, scce], (start, end), None),
+             (scce, {"start_logits": start}, {"loss"}),
+             (None, {"start_positions": start, "end_positions": end}, {"loss"})]
+    model = bert_tf.TFBertForQuestionAnswering(tiny_config(num_labels=2))
+    for loss, y, keys in cases:  # recompiling the same model: Keras' previous loss must not stick
+        model.compile(optimizer=keras.optimizers.SGD(0.0), loss=loss)
+        history = model.fit(x, y, batch_size=2, epochs=1, verbose=0).history
+        assert np.isfinite(history["loss"]).all()
+        assert keys is None or set(history) == keys, history.keys()
+    own = model(x, start_positions=start, end_positions=end).loss.numpy()
+    np.testing.assert_allclose(model.evaluate(x, {"start_positions": start, "end_positions": end}, verbose=0),
+                               own, rtol=1e-5)

@@ -40,6 +40,14 @@ def test_private_attributes_and_helpers_exist():
     layer.build((None, 3))
     for name in ki.LAYER_ATTRIBUTES:
         assert hasattr(layer, name), name
+    model = keras.Sequential([layer])
+    assert not ki.compiled_with_loss(model)
+    model.compile(loss="mse")
+    for name in ki.MODEL_ATTRIBUTES:
+        assert hasattr(model, name), name
+    assert ki.compiled_with_loss(model)
+    model.compile(optimizer="sgd")
+    assert not ki.compiled_with_loss(model) and model._compile_loss is not None  # Keras keeps the stale loss
     assert len(ki.own_variables(layer)) == 2 and ki.sublayers(keras.Sequential([layer])) == [layer]
     assert ki.auto_name(type("TFBertThing", (), {})).startswith("tf_bert_thing")
     assert callable(tf.__internal__.distribute.interim.maybe_merge_call)
