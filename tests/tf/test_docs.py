@@ -13,9 +13,9 @@ import re
 import keras
 import pytest
 
+from tests.tf.helpers import WORDS
+
 DOCS = pathlib.Path(__file__).parents[2] / "docs"
-WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", ",", "world", "!", "a", "pair", ".", "good", "bad",
-         "great", "awful", "movie", "film", "the", "is", "was", "it", "my", "dog", "cute", "##s"]
 
 
 def python_blocks(text: str, section: str | None = None) -> list[str]:

@@ -149,6 +149,7 @@ def test_keras_save_and_load_model(head, tmp_path):
     assert_close(_main(again(x)), _main(model(x)), 0.0)
 
 
+@pytest.mark.slow
 def test_compiled_model_saves_with_optimizer_and_resumes(tmp_path):
     model = bert_tf.TFBertForSequenceClassification(tiny_config())
     model.compile(optimizer=keras.optimizers.Adam(1e-3))

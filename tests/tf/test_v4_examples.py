@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import bert_tf
 from bert_core import BertConfig, BertTokenizer
-from tests.tf.test_docs import WORDS
+from tests.tf.helpers import WORDS
 
 
 @pytest.fixture(scope="module")
