@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 
 from bert_core.config import BertConfig
-from bert_tf.embeddings import initializer
+from bert_tf.embeddings import initializer, scope
 
 
 def _dense(config: BertConfig, units: int, name: str, in_dim: int) -> keras.layers.Dense:
@@ -22,22 +22,23 @@ class TFBertSelfAttention(keras.layers.Layer):
 
     def __init__(self, config: BertConfig, position_embedding_type: str | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.num_heads = config.num_attention_heads
-        self.head_dim = config.head_dim
-        h = config.hidden_size
-        self.query = _dense(config, h, "query", h)
-        self.key = _dense(config, h, "key", h)
-        self.value = _dense(config, h, "value", h)
-        self.dropout = keras.layers.Dropout(config.attention_probs_dropout_prob)
-        self.position_embedding_type = position_embedding_type or config.position_embedding_type
-        self.max_positions = config.max_position_embeddings
-        if self.position_embedding_type != "absolute":
-            self.distance_embedding = keras.layers.Embedding(
-                2 * config.max_position_embeddings - 1, self.head_dim, embeddings_initializer=initializer(config),
-                name="distance_embedding")
-            self.distance_embedding.build((None,))
-        self.is_decoder = config.is_decoder
-        self.built = True
+        with scope(self):
+            self.num_heads = config.num_attention_heads
+            self.head_dim = config.head_dim
+            h = config.hidden_size
+            self.query = _dense(config, h, "query", h)
+            self.key = _dense(config, h, "key", h)
+            self.value = _dense(config, h, "value", h)
+            self.dropout = keras.layers.Dropout(config.attention_probs_dropout_prob)
+            self.position_embedding_type = position_embedding_type or config.position_embedding_type
+            self.max_positions = config.max_position_embeddings
+            if self.position_embedding_type != "absolute":
+                self.distance_embedding = keras.layers.Embedding(
+                    2 * config.max_position_embeddings - 1, self.head_dim, embeddings_initializer=initializer(config),
+                    name="distance_embedding")
+                self.distance_embedding.build((None,))
+            self.is_decoder = config.is_decoder
+            self.built = True
 
     def _heads(self, x: tf.Tensor) -> tf.Tensor:
         b = tf.shape(x)[0]
@@ -83,12 +84,13 @@ class TFBertSelfOutput(keras.layers.Layer):
 
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(**kwargs)
-        h = config.hidden_size
-        self.dense = _dense(config, h, "dense", h)
-        self.LayerNorm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="LayerNorm")
-        self.LayerNorm.build((None, None, h))
-        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
-        self.built = True
+        with scope(self):
+            h = config.hidden_size
+            self.dense = _dense(config, h, "dense", h)
+            self.LayerNorm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="LayerNorm")
+            self.LayerNorm.build((None, None, h))
+            self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
+            self.built = True
 
     def call(self, hidden_states, input_tensor, training=False):
         hidden_states = self.dropout(self.dense(hidden_states), training=training)
@@ -100,9 +102,10 @@ class TFBertAttention(keras.layers.Layer):
 
     def __init__(self, config: BertConfig, position_embedding_type: str | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.self_attention = TFBertSelfAttention(config, position_embedding_type, name="self")
-        self.dense_output = TFBertSelfOutput(config, name="output")
-        self.built = True
+        with scope(self):
+            self.self_attention = TFBertSelfAttention(config, position_embedding_type, name="self")
+            self.dense_output = TFBertSelfOutput(config, name="output")
+            self.built = True
 
     def call(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None,
              past_key_value=None, output_attentions=False, training=False):

@@ -8,6 +8,12 @@ import tensorflow as tf
 from bert_core.config import BertConfig
 
 
+def scope(layer: keras.layers.Layer) -> keras.name_scope:
+    """``with scope(self):`` around the sublayers and weights a layer creates in ``__init__``: their variables'
+    ``path`` then reads as transformers' TF names (``tf_bert_model/bert/embeddings/word_embeddings/weight``)."""
+    return keras.name_scope(layer.name, caller=layer)
+
+
 def initializer(config: BertConfig) -> keras.initializers.Initializer:
     return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
 
@@ -17,8 +23,9 @@ class TFWeight(keras.layers.Layer):
 
     def __init__(self, shape: tuple[int, ...], init: keras.initializers.Initializer, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.weight = self.add_weight(name="weight", shape=shape, initializer=init)
-        self.built = True
+        with scope(self):
+            self.weight = self.add_weight(name="weight", shape=shape, initializer=init)
+            self.built = True
 
     def call(self, ids: tf.Tensor) -> tf.Tensor:
         return tf.gather(self.weight, ids)
@@ -29,19 +36,21 @@ class TFBertEmbeddings(keras.layers.Layer):
 
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.config = config
-        h = config.hidden_size
-        self.word_embeddings = TFWeight((config.vocab_size, h), initializer(config), name="word_embeddings")
-        self.token_type_embeddings = keras.layers.Embedding(
-            config.type_vocab_size, h, embeddings_initializer=initializer(config), name="token_type_embeddings")
-        self.token_type_embeddings.build((None,))
-        self.position_embeddings = keras.layers.Embedding(
-            config.max_position_embeddings, h, embeddings_initializer=initializer(config), name="position_embeddings")
-        self.position_embeddings.build((None,))
-        self.LayerNorm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="LayerNorm")
-        self.LayerNorm.build((None, None, h))
-        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
-        self.built = True
+        with scope(self):
+            self.config = config
+            h = config.hidden_size
+            self.word_embeddings = TFWeight((config.vocab_size, h), initializer(config), name="word_embeddings")
+            self.token_type_embeddings = keras.layers.Embedding(
+                config.type_vocab_size, h, embeddings_initializer=initializer(config), name="token_type_embeddings")
+            self.token_type_embeddings.build((None,))
+            self.position_embeddings = keras.layers.Embedding(config.max_position_embeddings, h,
+                                                              embeddings_initializer=initializer(config),
+                                                              name="position_embeddings")
+            self.position_embeddings.build((None,))
+            self.LayerNorm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="LayerNorm")
+            self.LayerNorm.build((None, None, h))
+            self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
+            self.built = True
 
     def call(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
              past_length=0, training: bool = False) -> tf.Tensor:

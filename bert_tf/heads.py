@@ -11,18 +11,19 @@ import tensorflow as tf
 
 from bert_core.config import BertConfig
 from bert_tf.attention import _dense
-from bert_tf.embeddings import TFWeight, initializer
+from bert_tf.embeddings import TFWeight, initializer, scope
 from bert_tf.layers import ACTIVATIONS
 
 
 class TFBertPredictionHeadTransform(keras.layers.Layer):
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.dense = _dense(config, config.hidden_size, "dense", config.hidden_size)
-        self.act = ACTIVATIONS[config.hidden_act]
-        self.LayerNorm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="LayerNorm")
-        self.LayerNorm.build((None, None, config.hidden_size))
-        self.built = True
+        with scope(self):
+            self.dense = _dense(config, config.hidden_size, "dense", config.hidden_size)
+            self.act = ACTIVATIONS[config.hidden_act]
+            self.LayerNorm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="LayerNorm")
+            self.LayerNorm.build((None, None, config.hidden_size))
+            self.built = True
 
     def call(self, hidden_states):
         return self.LayerNorm(self.act(self.dense(hidden_states)))
@@ -33,12 +34,13 @@ class TFBertLMPredictionHead(keras.layers.Layer):
 
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.transform = TFBertPredictionHeadTransform(config, name="transform")
-        self.bias = self.add_weight(name="bias", shape=(config.vocab_size,), initializer="zeros")
-        if not config.tie_word_embeddings:
-            self.decoder = TFWeight((config.vocab_size, config.hidden_size), initializer(config), name="decoder")
-        self.tied = config.tie_word_embeddings
-        self.built = True
+        with scope(self):
+            self.transform = TFBertPredictionHeadTransform(config, name="transform")
+            self.bias = self.add_weight(name="bias", shape=(config.vocab_size,), initializer="zeros")
+            if not config.tie_word_embeddings:
+                self.decoder = TFWeight((config.vocab_size, config.hidden_size), initializer(config), name="decoder")
+            self.tied = config.tie_word_embeddings
+            self.built = True
 
     def call(self, hidden_states, word_embeddings):
         hidden_states = self.transform(hidden_states)
@@ -50,8 +52,9 @@ class TFBertLMPredictionHead(keras.layers.Layer):
 class TFBertMLMHead(keras.layers.Layer):
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.predictions = TFBertLMPredictionHead(config, name="predictions")
-        self.built = True
+        with scope(self):
+            self.predictions = TFBertLMPredictionHead(config, name="predictions")
+            self.built = True
 
     def call(self, sequence_output, word_embeddings):
         return self.predictions(sequence_output, word_embeddings=word_embeddings)
@@ -60,8 +63,9 @@ class TFBertMLMHead(keras.layers.Layer):
 class TFBertNSPHead(keras.layers.Layer):
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.seq_relationship = _dense(config, 2, "seq_relationship", config.hidden_size)
-        self.built = True
+        with scope(self):
+            self.seq_relationship = _dense(config, 2, "seq_relationship", config.hidden_size)
+            self.built = True
 
     def call(self, pooled_output):
         return self.seq_relationship(pooled_output)

@@ -12,7 +12,7 @@ from bert_core import outputs as O
 from bert_core.checks import check_model_inputs, check_same_shape
 from bert_core.config import BertConfig
 from bert_tf.attention import TFBertAttention, _dense
-from bert_tf.embeddings import TFBertEmbeddings
+from bert_tf.embeddings import TFBertEmbeddings, scope
 
 
 def _gelu_tanh(x):
@@ -35,9 +35,10 @@ ACTIVATIONS = {
 class TFBertIntermediate(keras.layers.Layer):
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.dense = _dense(config, config.intermediate_size, "dense", config.hidden_size)
-        self.act = ACTIVATIONS[config.hidden_act]
-        self.built = True
+        with scope(self):
+            self.dense = _dense(config, config.intermediate_size, "dense", config.hidden_size)
+            self.act = ACTIVATIONS[config.hidden_act]
+            self.built = True
 
     def call(self, hidden_states):
         return self.act(self.dense(hidden_states))
@@ -46,11 +47,12 @@ class TFBertIntermediate(keras.layers.Layer):
 class TFBertOutput(keras.layers.Layer):
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.dense = _dense(config, config.hidden_size, "dense", config.intermediate_size)
-        self.LayerNorm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="LayerNorm")
-        self.LayerNorm.build((None, None, config.hidden_size))
-        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
-        self.built = True
+        with scope(self):
+            self.dense = _dense(config, config.hidden_size, "dense", config.intermediate_size)
+            self.LayerNorm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="LayerNorm")
+            self.LayerNorm.build((None, None, config.hidden_size))
+            self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
+            self.built = True
 
     def call(self, hidden_states, input_tensor, training=False):
         return self.LayerNorm(self.dropout(self.dense(hidden_states), training=training) + input_tensor)
@@ -61,16 +63,17 @@ class TFBertLayer(keras.layers.Layer):
 
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.attention = TFBertAttention(config, name="attention")
-        self.is_decoder = config.is_decoder
-        self.add_cross_attention = config.add_cross_attention
-        if self.add_cross_attention:
-            if not self.is_decoder:
-                raise ValueError("add_cross_attention=True needs is_decoder=True in the config.")
-            self.crossattention = TFBertAttention(config, "absolute", name="crossattention")
-        self.intermediate = TFBertIntermediate(config, name="intermediate")
-        self.bert_output = TFBertOutput(config, name="output")
-        self.built = True
+        with scope(self):
+            self.attention = TFBertAttention(config, name="attention")
+            self.is_decoder = config.is_decoder
+            self.add_cross_attention = config.add_cross_attention
+            if self.add_cross_attention:
+                if not self.is_decoder:
+                    raise ValueError("add_cross_attention=True needs is_decoder=True in the config.")
+                self.crossattention = TFBertAttention(config, "absolute", name="crossattention")
+            self.intermediate = TFBertIntermediate(config, name="intermediate")
+            self.bert_output = TFBertOutput(config, name="output")
+            self.built = True
 
     def call(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None,
              encoder_attention_mask=None, past_key_value=None, output_attentions=False, training=False):
@@ -98,8 +101,9 @@ class TFBertEncoder(keras.layers.Layer):
 
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.layer = [TFBertLayer(config, name=f"layer_._{i}") for i in range(config.num_hidden_layers)]
-        self.built = True
+        with scope(self):
+            self.layer = [TFBertLayer(config, name=f"layer_._{i}") for i in range(config.num_hidden_layers)]
+            self.built = True
 
     def call(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None,
              encoder_attention_mask=None, past_key_values=None, use_cache=False, output_attentions=False,
@@ -130,8 +134,9 @@ class TFBertPooler(keras.layers.Layer):
 
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.dense = _dense(config, config.hidden_size, "dense", config.hidden_size)
-        self.built = True
+        with scope(self):
+            self.dense = _dense(config, config.hidden_size, "dense", config.hidden_size)
+            self.built = True
 
     def call(self, hidden_states):
         return tf.tanh(self.dense(hidden_states[:, 0]))
@@ -142,13 +147,22 @@ def _is_concrete(*tensors) -> bool:
                                           for t in tensors)
 
 
+def keep_mask(mask) -> tf.Tensor:
+    """The project-wide rule for ``attention_mask`` values: nonzero = attend, 0 = masked; 1/0 float32.
+
+    So a mask of 2s equals one of 1s, and 0.5 or -1 attend too (exactly ``mask != 0``, in every framework).
+    """
+    mask = tf.convert_to_tensor(mask)
+    return tf.cast(tf.not_equal(mask, tf.zeros((), mask.dtype)), tf.float32)
+
+
 def _extended_mask(mask: tf.Tensor) -> tf.Tensor:
-    """[batch, keys] (or [batch, queries, keys]) 1/0 mask -> [batch, 1, queries or 1, keys] 1/0 float mask.
+    """[batch, keys] (or [batch, queries, keys]) mask -> [batch, 1, queries or 1, keys] 1/0 float mask.
 
     It stays 1/0 (not additive) because Keras casts float layer inputs to the compute dtype, and float16 cannot
     hold float32's most negative value; attention applies it in float32.
     """
-    mask = tf.cast(mask, tf.float32)
+    mask = keep_mask(mask)
     return mask[:, None, None, :] if mask.shape.rank == 2 else mask[:, None, :, :]
 
 
@@ -157,11 +171,12 @@ class TFBertMainLayer(keras.layers.Layer):
 
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.config = config
-        self.embeddings = TFBertEmbeddings(config, name="embeddings")
-        self.encoder = TFBertEncoder(config, name="encoder")
-        self.pooler = TFBertPooler(config, name="pooler") if add_pooling_layer else None
-        self.built = True
+        with scope(self):
+            self.config = config
+            self.embeddings = TFBertEmbeddings(config, name="embeddings")
+            self.encoder = TFBertEncoder(config, name="encoder")
+            self.pooler = TFBertPooler(config, name="pooler") if add_pooling_layer else None
+            self.built = True
 
     def _check(self, input_ids, token_type_ids, position_ids, seq_len, past_len):
         """Eagerly: ValueError from bert_core.checks. In a graph: assertions the lookups depend on."""
@@ -208,7 +223,7 @@ class TFBertMainLayer(keras.layers.Layer):
                                                               past_len)
         if attention_mask is None:
             attention_mask = tf.ones((batch, seq_len + past_len), tf.int32)
-        mask = tf.cast(attention_mask, tf.float32)
+        mask = keep_mask(attention_mask)
         if self.config.is_decoder:
             queries = tf.range(seq_len)[:, None] + past_len
             causal = tf.cast(tf.range(seq_len + past_len)[None, :] <= queries, tf.float32)

@@ -17,13 +17,15 @@ from bert_core import outputs as O
 from bert_core.config import BertConfig
 from bert_tf import losses
 from bert_tf.attention import _dense
+from bert_tf.generation import TFGenerationMixin
 from bert_tf.heads import TFBertMLMHead, TFBertNSPHead
-from bert_tf.pretrained import TFBertPreTrainedModel, _call_doc
+from bert_tf.keras_model import TFBertKerasModel
+from bert_tf.pretrained import _call_doc
 
 logger = logging.getLogger("bert_tf")
 
 
-class TFBertModel(TFBertPreTrainedModel):
+class TFBertModel(TFBertKerasModel):
     head = "BertModel"
     output_class = O.BaseModelOutputWithPoolingAndCrossAttentions
 
@@ -31,13 +33,12 @@ class TFBertModel(TFBertPreTrainedModel):
         return self._finish(self._bert(x, training), x)
 
 
-class TFBertForPreTraining(TFBertPreTrainedModel):
+class TFBertForPreTraining(TFBertKerasModel):
     head = "BertForPreTraining"
     output_class = O.BertForPreTrainingOutput
     label_names = ("labels", "next_sentence_label")
 
-    def __init__(self, config: BertConfig, **kwargs) -> None:
-        super().__init__(config, **kwargs)
+    def _build_head(self, config: BertConfig) -> None:
         self.nsp = TFBertNSPHead(config, name="nsp___cls")
         self.mlm = TFBertMLMHead(config, name="mlm___cls")
 
@@ -52,11 +53,10 @@ class TFBertForPreTraining(TFBertPreTrainedModel):
                                                        out.attentions), x)
 
 
-class _MLMModel(TFBertPreTrainedModel):
+class _MLMModel(TFBertKerasModel):
     add_pooling_layer = False
 
-    def __init__(self, config: BertConfig, **kwargs) -> None:
-        super().__init__(config, **kwargs)
+    def _build_head(self, config: BertConfig) -> None:
         self.mlm = TFBertMLMHead(config, name="mlm___cls")
 
 
@@ -71,14 +71,15 @@ class TFBertForMaskedLM(_MLMModel):
         return self._finish(O.MaskedLMOutput(loss, logits, out.hidden_states, out.attentions), x)
 
 
-class TFBertLMHeadModel(_MLMModel):
-    """Causal LM (``is_decoder=True``); ``past_key_values`` holds per-layer (key, value[, cross key, value])."""
+class TFBertLMHeadModel(TFGenerationMixin, _MLMModel):
+    """Causal LM (``is_decoder=True``); ``past_key_values`` holds per-layer (key, value[, cross key, value]);
+    ``generate()`` decodes greedily or by sampling over that cache (``bert_tf.generation``)."""
 
     head = "BertLMHeadModel"
     output_class = O.CausalLMOutputWithCrossAttentions
 
-    def __init__(self, config: BertConfig, **kwargs) -> None:
-        super().__init__(config, **kwargs)
+    def _build_head(self, config: BertConfig) -> None:
+        super()._build_head(config)
         if not config.is_decoder:
             logger.warning("TFBertLMHeadModel is meant to be a decoder: build it with is_decoder=True.")
 
@@ -92,13 +93,12 @@ class TFBertLMHeadModel(_MLMModel):
             loss, logits, out.past_key_values, out.hidden_states, out.attentions, out.cross_attentions), x)
 
 
-class TFBertForNextSentencePrediction(TFBertPreTrainedModel):
+class TFBertForNextSentencePrediction(TFBertKerasModel):
     head = "BertForNextSentencePrediction"
     output_class = O.NextSentencePredictorOutput
     label_names = ("next_sentence_label", "labels")
 
-    def __init__(self, config: BertConfig, **kwargs) -> None:
-        super().__init__(config, **kwargs)
+    def _build_head(self, config: BertConfig) -> None:
         self.nsp = TFBertNSPHead(config, name="nsp___cls")
 
     def _forward(self, x: dict, training):
@@ -109,12 +109,11 @@ class TFBertForNextSentencePrediction(TFBertPreTrainedModel):
         return self._finish(O.NextSentencePredictorOutput(loss, logits, out.hidden_states, out.attentions), x)
 
 
-class _Classifier(TFBertPreTrainedModel):
+class _Classifier(TFBertKerasModel):
     units = 1
     classifier_name = "classifier"
 
-    def __init__(self, config: BertConfig, **kwargs) -> None:
-        super().__init__(config, **kwargs)
+    def _build_head(self, config: BertConfig) -> None:
         rate = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
         self.dropout = keras.layers.Dropout(rate)
         units = config.num_labels if self.units is None else self.units
@@ -172,14 +171,13 @@ class TFBertForTokenClassification(_Classifier):
         return self._finish(O.TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), x)
 
 
-class TFBertForQuestionAnswering(TFBertPreTrainedModel):
+class TFBertForQuestionAnswering(TFBertKerasModel):
     head = "BertForQuestionAnswering"
     output_class = O.QuestionAnsweringModelOutput
     add_pooling_layer = False
     label_names = ("start_positions", "end_positions")
 
-    def __init__(self, config: BertConfig, **kwargs) -> None:
-        super().__init__(config, **kwargs)
+    def _build_head(self, config: BertConfig) -> None:
         self.qa_outputs = _dense(config, config.num_labels, "qa_outputs", config.hidden_size)
 
     def _forward(self, x: dict, training):
@@ -195,7 +193,12 @@ class TFBertForQuestionAnswering(TFBertPreTrainedModel):
         return self._finish(O.QuestionAnsweringModelOutput(loss, start, end, out.hidden_states, out.attentions), x)
 
 
-MODEL_CLASSES: dict[str, type] = {cls.head: _call_doc(cls) for cls in (
+def _register(cls):
+    """Keras-serializable as ``bertzoo>TFBert...`` (``model.save("x.keras")`` / ``keras.models.load_model``)."""
+    return keras.saving.register_keras_serializable(package="bertzoo")(_call_doc(cls))
+
+
+MODEL_CLASSES: dict[str, type] = {cls.head: _register(cls) for cls in (
     TFBertModel, TFBertForPreTraining, TFBertLMHeadModel, TFBertForMaskedLM, TFBertForNextSentencePrediction,
     TFBertForSequenceClassification, TFBertForMultipleChoice, TFBertForTokenClassification,
     TFBertForQuestionAnswering)}

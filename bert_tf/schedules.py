@@ -13,6 +13,8 @@
     lookups' ``IndexedSlices`` are summed into dense tensors first, as torch's embedding gradients are);
   * under a ``tf.distribute`` strategy the gradients are summed over replicas *before* clipping and accumulation
     (Keras clips each replica's gradients before its all-reduce, which is not clipping the global gradient).
+The private Keras methods it overrides are listed (and tested to exist) in ``bert_tf.keras_internals``.
+
 - ``build_optimizer(trainable, config)``: that optimizer for a model's variables, with weight decay switched off
   for the variables whose interchange-schema name ``bert_core.training.decays`` rejects (biases, LayerNorm).
 """
@@ -26,6 +28,8 @@ import tensorflow as tf
 from keras import ops
 
 from bert_core.training import TrainingConfig, decays
+from bert_tf.keras_internals import (
+    accumulated_gradient, adam_moments, iterations_variable, maybe_merge_call, optimizer_strategy)
 
 
 @keras.saving.register_keras_serializable(package="bertzoo")
@@ -71,7 +75,7 @@ class AdamW(keras.optimizers.AdamW):
         steps = self.gradient_accumulation_steps
         if not steps:
             return None
-        return tf.equal((tf.convert_to_tensor(self._iterations) + 1) % steps, 0)
+        return tf.equal((tf.convert_to_tensor(iterations_variable(self)) + 1) % steps, 0)
 
     def update_step(self, gradient, variable, learning_rate):
         lr = ops.cast(learning_rate, variable.dtype)
@@ -79,8 +83,7 @@ class AdamW(keras.optimizers.AdamW):
         t = ops.cast(self.iterations + 1, variable.dtype)
         b1 = ops.cast(self.beta_1, variable.dtype)
         b2 = ops.cast(self.beta_2, variable.dtype)
-        m = self._momentums[self._get_variable_index(variable)]
-        v = self._velocities[self._get_variable_index(variable)]
+        m, v = adam_moments(self, variable)
         new_m = ops.add(ops.multiply(m, b1), ops.multiply(gradient, 1 - b1))
         new_v = ops.add(ops.multiply(v, b2), ops.multiply(ops.square(gradient), 1 - b2))
         denom = ops.add(ops.sqrt(ops.divide(new_v, 1 - ops.power(b2, t))), ops.cast(self.epsilon, variable.dtype))
@@ -109,7 +112,7 @@ class AdamW(keras.optimizers.AdamW):
             for variable in variables:
                 distribution.extended.update(getattr(variable, "value", variable), decay, group=False)
 
-        tf.__internal__.distribute.interim.maybe_merge_call(apply, self._distribution_strategy, variables)
+        maybe_merge_call(apply, optimizer_strategy(self), variables)
 
     def _clip_gradients(self, grads):
         if self.global_clipnorm and self.global_clipnorm > 0:
@@ -130,7 +133,7 @@ class AdamW(keras.optimizers.AdamW):
         keep = self._is_update_step()
         if keep is not None:
             steps = self.gradient_accumulation_steps
-            accumulators = [self._accumulated_gradients[self._get_variable_index(v)] for v in trainable_variables]
+            accumulators = [accumulated_gradient(self, v) for v in trainable_variables]
             totals = [g + tf.convert_to_tensor(a) for g, a in zip(grads, accumulators)]
             self._store([tf.where(keep, tf.zeros_like(t), t) for t in totals], accumulators)
             grads = [t / steps for t in totals]
@@ -143,8 +146,7 @@ class AdamW(keras.optimizers.AdamW):
             for value, var in zip(values, accumulators):
                 distribution.extended.update(var, lambda v, x: v.assign(x), args=(value,), group=False)
 
-        tf.__internal__.distribute.interim.maybe_merge_call(
-            store, self._distribution_strategy, values, [a.value for a in accumulators])
+        maybe_merge_call(store, optimizer_strategy(self), values, [a.value for a in accumulators])
 
     def _all_reduce_sum_gradients(self, grads_and_vars):
         return list(grads_and_vars)  # already summed in _backend_apply_gradients

@@ -5,10 +5,11 @@
 all-reduced gradient; gradient accumulation that works under strategies) on ``LinearWarmupDecay``
 (``learning_rate_at``), with ``keras.Model.fit`` under a ``tf.distribute`` strategy (``MirroredStrategy``,
 ``MultiWorkerMirroredStrategy``, ``TPUStrategy``, or none) and ``mixed_bfloat16`` for ``dtype="bfloat16"``.
-The model is wrapped in ``TrainingModule``, a Keras model whose output is the loss (for pre-training the MLM head
-runs on the labelled positions only, as in ``bert_torch.train``: same loss, fewer FLOPs). Each replica runs the
-rows of each global batch that ``bert_core.training.step_batches`` gives its rank (``bert_tf.distributed``), so
-a run matches ``bert_torch`` on as many processes. ``main(args)`` is ``bertzoo train --framework tf``.
+The model is wrapped in ``TrainingModule`` (``bert_tf.training_module``), a Keras model whose output is the
+loss (for pre-training the MLM head runs on the labelled positions only, as in ``bert_torch.train``: same loss,
+fewer FLOPs). Each replica runs the rows of each global batch that ``bert_core.training.step_batches`` gives its
+rank (``bert_tf.distributed``), so a run matches ``bert_torch`` on as many processes. Checkpoints are
+``bert_tf.checkpointing``'s. ``main(args)`` is ``bertzoo train --framework tf``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
-import json
 import logging
 import os
 import sys
@@ -27,14 +27,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bert_core.files import atomic_path, atomic_write_text
 from bert_core.training import TrainingConfig, learning_rate_at
-from bert_tf import losses
+from bert_tf.checkpointing import (  # noqa: F401  (re-exported: bert_tf.train.save_checkpoint, ...)
+    STATE_NAME, CheckpointEvery, load_optimizer_state, load_weights, save_checkpoint)
 from bert_tf.distributed import is_chief, make_dataset, resolve_strategy
 from bert_tf.schedules import build_optimizer
+from bert_tf.training_module import TrainingModule, schema_variables  # noqa: F401  (re-exported)
 
 logger = logging.getLogger("bert_tf")
-STATE_NAME = "tf_training_state.npz"
 
 
 @dataclasses.dataclass
@@ -56,91 +56,6 @@ def dtype_policy(dtype: str):
         yield
     finally:
         keras.config.set_dtype_policy(previous)
-
-
-# -- the Keras model that fit trains ---------------------------------------------------------------------------
-class _StepLoss(keras.metrics.Metric):
-    """The last step's loss (already averaged over replicas), for the progress bar and ``TrainResult``."""
-
-    def __init__(self, name: str = "step_loss", **kwargs) -> None:
-        super().__init__(name=name, **kwargs)
-        self.value = self.add_variable((), "zeros", dtype="float32", aggregation="mean", name="value")
-
-    def update_state(self, value):
-        self.value.assign(tf.cast(value, "float32"))
-
-    def result(self):
-        return self.value
-
-    def reset_state(self):
-        self.value.assign(0.0)
-
-
-class TrainingModule(keras.Model):
-    """Wraps a ``TFBert*`` head for ``fit``: its output is the head's loss (a float32 scalar per replica).
-
-    ``compute_loss`` divides it by the number of replicas, so summing gradients over replicas gives the gradient of
-    the mean loss; ``sparse_mlm`` runs the MLM head of ``TFBertForPreTraining`` on labelled positions only.
-    """
-
-    def __init__(self, model: keras.Model, sparse_mlm: bool = False, **kwargs) -> None:
-        super().__init__(name="bertzoo_training", **kwargs)
-        self.bert_model = model
-        self.sparse_mlm = sparse_mlm and model.head == "BertForPreTraining"
-        self.step_loss = _StepLoss()
-        if all(layer.built for layer in model._flatten_layers(include_self=False)):
-            model.built = True  # every variable exists: Keras must not trace a symbolic build under a strategy
-        self.built = True
-
-    def call(self, inputs, training=False):
-        if self.sparse_mlm:
-            return self._sparse_pretraining_loss(dict(inputs), training)
-        return self.bert_model(dict(inputs), training=training, return_dict=True).loss
-
-    def _sparse_pretraining_loss(self, inputs: dict, training):
-        m = self.bert_model
-        labels = tf.reshape(inputs.pop("labels"), (-1,))
-        next_sentence_label = inputs.pop("next_sentence_label")
-        out = m._bert(m._inputs(inputs, {}), training)
-        hidden = out.last_hidden_state
-        picked = tf.reshape(tf.where(tf.not_equal(labels, losses.IGNORE_INDEX)), (-1,))
-        selected = tf.gather(tf.reshape(hidden, (-1, tf.shape(hidden)[-1])), picked)
-        mlm = m.mlm(selected, word_embeddings=m.bert.embeddings.word_embeddings.weight)
-        nsp = m.nsp(out.pooler_output)
-        return losses.pretraining_loss(mlm, nsp, tf.gather(labels, picked), next_sentence_label)
-
-    def train_step(self, data):
-        logs = super().train_step(data)
-        strategy = tf.distribute.get_strategy()
-        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) \
-                and strategy.extended._in_multi_worker_mode():
-            # Keras reduces multi-worker logs with reduce(MEAN, axis=0), which needs a batch axis
-            logs = {k: tf.reshape(v, (1,)) for k, v in logs.items()}
-        return logs
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Every variable (the head's, the optimizer's) exists: nothing to build. Keras would otherwise read a batch
-        # and reduce it over replicas, which fails for dict inputs under MultiWorkerMirroredStrategy.
-        if self.built and self.bert_model.built and self.optimizer is not None and self.optimizer.built:
-            return
-        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        return y_pred / replicas if replicas > 1 else y_pred
-
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        loss = y_pred
-        context = tf.distribute.get_replica_context()
-        if context is not None and context.num_replicas_in_sync > 1:
-            loss = context.all_reduce(tf.distribute.ReduceOp.MEAN, loss)
-        self.step_loss.update_state(loss)
-        return self.get_metrics_result()
-
-
-def schema_variables(model: keras.Model) -> dict[str, tf.Variable]:
-    """The model's trainable variables keyed by interchange-schema name (``conversion/names/tf.py``)."""
-    return {name: var for name, (var, _) in model._schema_variables().items() if var.trainable}
 
 
 # -- callbacks -------------------------------------------------------------------------------------------------
@@ -176,24 +91,6 @@ class Throughput(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.seconds = time.perf_counter() - self._t0
-
-
-class _Checkpoints(keras.callbacks.Callback):
-    """``checkpoint-<step>`` folders every ``config.save_every`` optimizer steps."""
-
-    def __init__(self, model, optimizer, config: TrainingConfig, start: int, chief: bool, progress: Throughput):
-        super().__init__()
-        self.bert_model, self.optimizer, self.config = model, optimizer, config
-        self.start, self.chief, self.progress = start, chief, progress
-
-    def on_train_batch_end(self, batch, logs=None):
-        c = self.config
-        if (batch + 1) % c.gradient_accumulation_steps:
-            return
-        step = self.start + (batch + 1) // c.gradient_accumulation_steps
-        if c.save_every and step % c.save_every == 0 and step < c.total_steps and self.chief:
-            save_checkpoint(os.path.join(c.output_dir, f"checkpoint-{step}"), self.bert_model, self.optimizer,
-                            step, c, self.progress.losses)
 
 
 # -- the run ---------------------------------------------------------------------------------------------------
@@ -249,7 +146,7 @@ def train(model: keras.Model, global_batches: Iterable | Callable[[], Iterable],
     meter = Throughput(config, start, print_every=0 if progress else config.log_every * chief)
     callbacks: list = [meter]
     if save and config.save_every:
-        callbacks.append(_Checkpoints(model, optimizer, config, start, chief, meter))
+        callbacks.append(CheckpointEvery(model, optimizer, config, start, chief, meter))
     remaining = config.total_steps - start
     if remaining > 0:
         module.fit(dataset, epochs=1, steps_per_epoch=remaining * config.gradient_accumulation_steps,
@@ -262,57 +159,6 @@ def train(model: keras.Model, global_batches: Iterable | Callable[[], Iterable],
     seconds = meter.seconds
     return TrainResult(remaining, meter.losses, seconds,
                        remaining * config.batch_size / seconds if seconds > 0 else 0.0)
-
-
-# -- checkpoints -----------------------------------------------------------------------------------------------
-def save_checkpoint(folder: str | os.PathLike, model, optimizer, step: int, config: TrainingConfig,
-                    losses: list[float] | None = None) -> None:
-    """Write ``save_pretrained`` files (``config.json``, ``tf_model.h5``), ``tf_training_state.npz`` (step and the
-    AdamW moments keyed ``m/<schema name>``, ``v/<schema name>``, Keras layout), ``training_config.json`` and
-    ``trainer_state.json`` into ``folder``."""
-    model.save_pretrained(folder)
-    state = {"step": np.asarray(step, np.int64)}
-    for name, var in schema_variables(model).items():
-        index = optimizer._get_variable_index(var)
-        state[f"m/{name}"] = np.asarray(optimizer._momentums[index].numpy())
-        state[f"v/{name}"] = np.asarray(optimizer._velocities[index].numpy())
-    with atomic_path(os.path.join(os.fspath(folder), STATE_NAME)) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **state)
-    config.save(folder)
-    atomic_write_text(os.path.join(os.fspath(folder), "trainer_state.json"),
-                      json.dumps({"step": step, "losses": losses or []}, indent=1) + "\n")
-
-
-def load_weights(model, folder: str | os.PathLike) -> int:
-    """Load a checkpoint's weights into ``model``; returns its step."""
-    import conversion
-
-    folder = os.fspath(folder)
-    path = os.path.join(folder, STATE_NAME)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{folder} holds no {STATE_NAME}: resume from a folder written by bertzoo train "
-                                f"--framework tf (the output dir or a checkpoint-<step> folder)")
-    report = model.load_schema_state_dict(conversion.load_state_dict(folder))
-    if report.missing or report.unexpected:
-        raise ValueError(f"the checkpoint in {folder} does not fit the model: {report.summary()}")
-    with np.load(path, allow_pickle=False) as z:
-        return int(z["step"])
-
-
-def load_optimizer_state(model, optimizer, folder: str | os.PathLike, config: TrainingConfig) -> None:
-    """Restore the step counter and AdamW moments written by ``save_checkpoint`` (inside the strategy scope)."""
-    with np.load(os.path.join(os.fspath(folder), STATE_NAME), allow_pickle=False) as z:
-        state = {k: z[k] for k in z.files}
-    names = schema_variables(model)
-    missing = [n for n in names if f"m/{n}" not in state]
-    if missing:
-        raise ValueError(f"the optimizer state in {folder} lacks {', '.join(missing)}")
-    for name, var in names.items():
-        index = optimizer._get_variable_index(var)
-        optimizer._momentums[index].assign(state[f"m/{name}"])
-        optimizer._velocities[index].assign(state[f"v/{name}"])
-    optimizer._iterations.assign(int(state["step"]) * config.gradient_accumulation_steps)
 
 
 def build_model(config: TrainingConfig, model_folder: str | None = None, model_config=None,

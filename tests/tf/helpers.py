@@ -15,6 +15,11 @@ from tests.conftest import tiny_config_dict
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+# A tiny WordPiece vocabulary for tokenizer-driven tests (docs snippets, transformers' docstring examples).
+WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", ",", "world", "!", "a", "pair", ".", "good", "bad",
+         "great", "awful", "movie", "film", "the", "is", "was", "it", "my", "dog", "cute", "##s"]
+
+
 def tiny_config(**overrides) -> BertConfig:
     return BertConfig(**tiny_config_dict(**overrides))
 
