@@ -41,12 +41,26 @@ from bert_tf.modeling import (  # noqa: E402
     TFBertForPreTraining, TFBertForQuestionAnswering, TFBertForSequenceClassification, TFBertForTokenClassification,
     TFBertLMHeadModel, TFBertModel)
 from bert_tf.pretrained import TFBertPreTrainedModel  # noqa: E402
+from bert_tf.auto import (  # noqa: E402  transformers' Auto classes, after the models they build
+    AUTO_CLASSES,
+    AutoConfig,
+    AutoTokenizer,
+    TFAutoModel,
+    TFAutoModelForCausalLM,
+    TFAutoModelForMaskedLM,
+    TFAutoModelForMultipleChoice,
+    TFAutoModelForNextSentencePrediction,
+    TFAutoModelForPreTraining,
+    TFAutoModelForQuestionAnswering,
+    TFAutoModelForSequenceClassification,
+    TFAutoModelForTokenClassification,
+)
 
 __all__ = [
     "MODEL_CLASSES", "TFBertModel", "TFBertForPreTraining", "TFBertLMHeadModel", "TFBertForMaskedLM",
     "TFBertForNextSentencePrediction", "TFBertForSequenceClassification", "TFBertForMultipleChoice",
     "TFBertForTokenClassification", "TFBertForQuestionAnswering", "TFBertPreTrainedModel", "TFBertTokenizer",
-    "export_saved_model", "export_serving_model",
+    "export_saved_model", "export_serving_model", "AutoConfig", "AutoTokenizer", *AUTO_CLASSES,
 ]
 
 

@@ -24,7 +24,7 @@ STATE_NAME = "tf_training_state.npz"
 class CheckpointEvery(keras.callbacks.Callback):
     """``checkpoint-<step>`` folders every ``config.save_every`` optimizer steps."""
 
-    def __init__(self, model, optimizer, config: TrainingConfig, start: int, chief: bool, progress: Throughput):
+    def __init__(self, model, optimizer, config: TrainingConfig, start: int, chief: bool, progress: keras.callbacks.Callback):
         super().__init__()
         self.bert_model, self.optimizer, self.config = model, optimizer, config
         self.start, self.chief, self.progress = start, chief, progress

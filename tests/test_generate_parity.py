@@ -1,4 +1,4 @@
-"""Greedy decoding gives the same tokens in PyTorch and Flax (TensorFlow joins in tests/tf), from one set of weights.
+"""Greedy decoding gives the same tokens in PyTorch, TensorFlow and Flax, from one set of weights.
 
 A causal LM with an eos id: rows that stop early are padded the same way in both frameworks.
 """
@@ -48,3 +48,15 @@ def test_eos_stops_a_row_the_same_way():
                                      pad_token_id=0).sequences)
     np.testing.assert_array_equal(ours_pt, ours_fx)
     assert (ours_pt[0, 6:] == 0).all()
+
+
+def test_greedy_tokens_equal_tensorflow_too():
+    bert_tf = require("bert_tf")
+    pt, fx = _twins()
+    tfm = bert_tf.TFBertLMHeadModel(pt.config)
+    tfm.load_schema_state_dict(pt.schema_state_dict())
+    prompt = np.array([[5, 17, 33, 2], [7, 8, 9, 10]], np.int64)
+    with torch.no_grad():
+        ours_pt = pt.generate(torch.from_numpy(prompt), max_new_tokens=8, do_sample=False).numpy()
+    ours_tf = np.asarray(tfm.generate(prompt.astype(np.int32), max_new_tokens=8))
+    np.testing.assert_array_equal(ours_pt, ours_tf)
