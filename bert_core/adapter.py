@@ -44,9 +44,10 @@ class FrameworkAdapter(Protocol):
     def model_class(self, head: str) -> type:
         """The framework's class for a head named by its PyTorch name (``"BertForMaskedLM"``)."""
 
-    def load(self, folder: str, head: str, device: Any = None) -> LoadedModel:
+    def load(self, folder: str, head: str, device: Any = None, dtype: Any = None) -> LoadedModel:
         """``from_pretrained(folder)`` of the head's class, in inference mode, on ``device`` (default: the
-        framework's first accelerator, else the CPU)."""
+        framework's first accelerator, else the CPU), computing in ``dtype`` (``dtype_name`` reads it; None:
+        float32)."""
 
     def build(self, config: Any, head: str, state_dict: dict[str, np.ndarray] | None = None,
               seed: int = 0) -> LoadedModel:
@@ -65,6 +66,24 @@ class FrameworkAdapter(Protocol):
 
     def train(self, args: Any) -> int:
         """The ``bertzoo train`` command for this framework (argparse namespace in, exit status out)."""
+
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def dtype_name(dtype: Any) -> str | None:
+    """``"bfloat16"`` for ``"bfloat16"``, ``torch.bfloat16``, ``jnp.bfloat16``, ``tf.bfloat16``, ``np.float16``...;
+    None for None. Anything else is a ValueError naming the choices."""
+    if dtype is None:
+        return None
+    name = dtype if isinstance(dtype, str) else getattr(dtype, "name", None) or getattr(dtype, "__name__", None) \
+        or str(dtype)
+    name = str(name).removeprefix("torch.")
+    name = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}.get(
+        name, name)
+    if name not in DTYPES:
+        raise ValueError(f"Unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)} (or the framework's dtype).")
+    return name
 
 
 def outputs_to_numpy(outputs: Any, to_numpy: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from bert_core.adapter import Batch, LoadedModel, outputs_to_numpy
+from bert_core.adapter import Batch, LoadedModel, dtype_name, outputs_to_numpy
 from bert_core.heads import framework_class_name
 
 
@@ -60,8 +60,11 @@ class FlaxAdapter:
 
         return getattr(bert_flax, framework_class_name(head, "flax"))
 
-    def load(self, folder: str, head: str, device: Any = None) -> LoadedModel:
-        model = self.model_class(head).from_pretrained(folder)
+    def load(self, folder: str, head: str, device: Any = None, dtype: Any = None) -> LoadedModel:
+        import jax.numpy as jnp
+
+        name = dtype_name(dtype)  # computation dtype; parameters stay float32, as transformers' Flax dtype=
+        model = self.model_class(head).from_pretrained(folder, **({"dtype": jnp.dtype(name)} if name else {}))
         dev = resolve_device(device)
         if dev is not None:
             model.params = jax.device_put(model.params, dev)

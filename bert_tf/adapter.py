@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from bert_core.adapter import Batch, LoadedModel, outputs_to_numpy
+from bert_core.adapter import Batch, LoadedModel, dtype_name, outputs_to_numpy
 
 
 def resolve_device(device: Any = None) -> str:
@@ -50,10 +50,20 @@ class TFAdapter:
 
         return bert_tf.MODEL_CLASSES[head]
 
-    def load(self, folder: str, head: str, device: Any = None) -> LoadedModel:
+    def load(self, folder: str, head: str, device: Any = None, dtype: Any = None) -> LoadedModel:
+        import keras
+
         dev = resolve_device(device)
-        with tf.device(dev):
-            model = self.model_class(head).from_pretrained(folder)
+        name = dtype_name(dtype)
+        policy = {None: None, "float32": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}[name]
+        previous = keras.config.dtype_policy()
+        try:  # Keras layers take the global policy when built: float32 weights, computation in 16 bits
+            if policy:
+                keras.config.set_dtype_policy(policy)
+            with tf.device(dev):
+                model = self.model_class(head).from_pretrained(folder)
+        finally:
+            keras.config.set_dtype_policy(previous)
         return LoadedModel("tf", head, model, model.config, dev)
 
     def build(self, config: Any, head: str, state_dict: dict[str, np.ndarray] | None = None,

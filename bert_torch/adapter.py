@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bert_core.adapter import Batch, LoadedModel, outputs_to_numpy
+from bert_core.adapter import Batch, LoadedModel, dtype_name, outputs_to_numpy
 from bert_core.heads import framework_class_name
 
 
@@ -44,9 +44,9 @@ class TorchAdapter:
 
         return bert_torch.MODEL_CLASSES[framework_class_name(head, "pt")]
 
-    def load(self, folder: str, head: str, device: Any = None) -> LoadedModel:
+    def load(self, folder: str, head: str, device: Any = None, dtype: Any = None) -> LoadedModel:
         dev = resolve_device(device)
-        model = self.model_class(head).from_pretrained(folder).eval().to(dev)
+        model = self.model_class(head).from_pretrained(folder, torch_dtype=dtype_name(dtype)).eval().to(dev)
         return LoadedModel("pt", head, model, model.config, dev)
 
     def build(self, config: Any, head: str, state_dict: dict[str, np.ndarray] | None = None,

@@ -51,6 +51,8 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, type=device_arg,
                    help="as transformers: -1 CPU, 0 the first accelerator, or cpu / cuda:0 / gpu:0 / tpu:0")
     p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"),
+                   help="computation dtype in any framework (default float32)")
     p.add_argument("--top-k", type=positive_int, default=None, help="fill-mask / text-classification candidates")
     p.add_argument("--aggregation-strategy", default=None,
                    choices=("none", "simple", "first", "max", "average"), help="token-classification")
@@ -87,7 +89,7 @@ def _run(args: argparse.Namespace) -> int:
     from bertzoo.pipelines import pipeline
 
     pipe = pipeline(args.task, model=resolve_model(args.model), framework=args.framework, device=args.device,
-                    batch_size=args.batch_size)
+                    batch_size=args.batch_size, dtype=args.dtype)
     kwargs = {}
     if args.top_k is not None:
         kwargs["top_k"] = args.top_k

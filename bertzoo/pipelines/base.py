@@ -39,7 +39,7 @@ class Pipeline:
     token_outputs: tuple[str, ...] = ()  # outputs with a sequence axis, trimmed to each row's length
 
     def __init__(self, model: str, framework: str | None = None, device: Any = None, batch_size: int = 8,
-                 tokenizer: Any = None) -> None:
+                 tokenizer: Any = None, dtype: Any = None) -> None:
         from bert_core import BertTokenizerFast
 
         check_count("batch_size", batch_size)
@@ -48,7 +48,7 @@ class Pipeline:
         self.batch_size = batch_size
         self.tokenizer = tokenizer if tokenizer is not None else BertTokenizerFast.from_pretrained(model)
         self.adapter = get_adapter(self.framework)
-        self.loaded: LoadedModel = self.adapter.load(model, self.head, device)
+        self.loaded: LoadedModel = self.adapter.load(model, self.head, device, dtype)
         self.config = self.loaded.config
         self.max_length = min(self.config.max_position_embeddings,
                               getattr(self.tokenizer, "model_max_length", None) or 10**9)

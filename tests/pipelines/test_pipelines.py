@@ -221,3 +221,23 @@ def test_without_framework_the_installed_one_is_used(tiny_model_dirs, monkeypatc
     assert pipeline("fill-mask", model=tiny_model_dirs["BertForMaskedLM"]).framework == "pt"
     monkeypatch.setitem(adapters.REQUIRES, "pt", ("torch_absent_for_this_test",))
     assert pipeline("fill-mask", model=tiny_model_dirs["BertForMaskedLM"]).framework == "tf"
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_bfloat16_pipeline_stays_close_to_float32(tiny_model_dirs, framework):
+    """pipeline(..., dtype="bfloat16") computes in bf16 in every framework; torch_dtype= is transformers' name."""
+    require(MODULES[framework])
+    folder = tiny_model_dirs["BertModel"]
+    texts = ["paris is the capital of france.", "the man eats food."]
+    full = pipeline("feature-extraction", model=folder, framework=framework)(texts)
+    half = pipeline("feature-extraction", model=folder, framework=framework, dtype="bfloat16")(texts)
+    for a, b in zip(full, half):
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        assert a.shape == b.shape and 0 < np.max(np.abs(a - b)) < 0.1
+    if framework == "pt":
+        import torch
+
+        alias = pipeline("feature-extraction", model=folder, framework="pt", torch_dtype=torch.bfloat16)(texts)
+        np.testing.assert_array_equal(np.asarray(alias[0]), np.asarray(half[0]))
+    with pytest.raises(ValueError, match="dtype"):
+        pipeline("feature-extraction", model=folder, framework=framework, dtype="int8")
