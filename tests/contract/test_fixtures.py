@@ -1,5 +1,6 @@
 """Every framework x head x checkpoint format: transformers 4.57.6's files, loaded through the framework's adapter,
-reproduce transformers' reference outputs to 1e-5 (float32, CPU); BertModel's hidden states and attentions too."""
+reproduce transformers' reference outputs to 1e-5 (float32, CPU); BertModel's hidden states and attentions too.
+The default run loads each framework's own format; the other formats (read through ``conversion``) are ``slow``."""
 
 from __future__ import annotations
 
@@ -13,9 +14,14 @@ FORMATS = ("pt", "tf", "flax")
 """The fixture folders: ``model.safetensors``, ``tf_model.h5``, ``flax_model.msgpack``."""
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+def _cases():
+    for framework in FRAMEWORKS:
+        for fmt in FORMATS:
+            yield pytest.param(framework, fmt, marks=[] if fmt == framework else [pytest.mark.slow])
+
+
 @pytest.mark.parametrize("head", HEADS)
-@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("framework,fmt", list(_cases()))
 def test_fixture_reproduces_reference(reference, framework, head, fmt):
     adapter = get(framework)
     loaded = adapter.load(str(TINY / head / fmt), head, device=-1)
