@@ -102,12 +102,12 @@ def head_batch(name: str, config: BertConfig, seed: int = 0, **kwargs: Any) -> d
 
 
 def task_arrays(task: str, n: int = 8, seq: int = 12, seed: int = 0, vocab: int = 99,
-                labelled: int | None = 2) -> dict[str, np.ndarray]:
+                labelled: int | None = 2, num_labels: int = 3) -> dict[str, np.ndarray]:
     """Training rows for a ``bert_core.training`` task: inputs with padding and two segments, and the task head's
-    labels. Pre-training rows are masked like BERT's data: ``labelled`` positions a row (None: 1 to 4, varying)
+    labels (``num_labels`` classes). Pre-training rows are masked like BERT's data: ``labelled`` positions a row (None: 1 to 4, varying)
     get their id as the label and ``[MASK]`` (3) as the input, the rest ``IGNORE_INDEX``."""
     name = TASK_HEADS[task]
-    config = tiny_config(vocab_size=vocab, num_labels=2 if task == "question-answering" else 3)
+    config = tiny_config(vocab_size=vocab, num_labels=2 if task == "question-answering" else num_labels)
     rng = np.random.default_rng(seed)
     inputs = random_inputs(batch=n, seq=seq, vocab=vocab, seed=seed)
     inputs["input_ids"] = np.maximum(inputs["input_ids"], 5)  # keep the special ids 0-4 out of the data
@@ -122,7 +122,7 @@ def task_arrays(task: str, n: int = 8, seq: int = 12, seed: int = 0, vocab: int 
     elif task == "question-answering":  # every span inside the sequence
         labels = {k: rng.integers(0, seq, n) for k in labels}
     elif task == "sequence-classification":
-        labels["labels"] = rng.integers(0, 3, n)
+        labels["labels"] = rng.integers(0, num_labels, n)
     return {**inputs, **labels}
 
 

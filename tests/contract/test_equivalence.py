@@ -91,3 +91,17 @@ def test_untied_decoder_equals_torch(framework, head):
     _, twin = twins(framework, head, tie_word_embeddings=False)
     assert "cls.predictions.decoder.weight" in get(framework).state_dict(twin)
     compare(framework, head, head_batch(head, head_config(head)), tie_word_embeddings=False)
+
+
+@pytest.mark.parametrize("activation", ["gelu_new", "relu"])
+@pytest.mark.parametrize("framework", OTHERS)
+def test_3d_mask_position_ids_and_activations_equal_torch(framework, activation):
+    """A ``[batch, seq, seq]`` attention mask, explicit (reversed) position ids, relative positions and other
+    activations."""
+    batch = head_batch("BertModel", head_config("BertModel"))
+    rng = np.random.default_rng(4)
+    mask = (rng.random((3, 11, 11)) > 0.3).astype(np.int64)
+    mask[:, :, 0] = 1
+    batch.update(attention_mask=mask, position_ids=np.broadcast_to(np.arange(11)[::-1], (3, 11)).copy())
+    compare(framework, "BertModel", batch, {"output_attentions": True}, hidden_act=activation,
+            position_embedding_type="relative_key_query")

@@ -49,12 +49,12 @@ def _option_cases():
     cases = [("BertForMaskedLM", {"position_embedding_type": "relative_key_query"}),
              ("BertLMHeadModel", {"add_cross_attention": True}),
              ("BertForSequenceClassification", {"num_labels": 1, "problem_type": "regression"}),
-             ("BertForSequenceClassification", {"num_labels": 3, "problem_type": "multi_label_classification"}),
              ("BertForPreTraining", {"tie_word_embeddings": False})]
     slow = [(h, {"position_embedding_type": p}) for p in ("relative_key", "relative_key_query") for h in HEADS
             if (h, p) != ("BertForMaskedLM", "relative_key_query")]
     slow += [("BertLMHeadModel", {"add_cross_attention": True, "position_embedding_type": "relative_key_query"}),
-             ("BertForMaskedLM", {"tie_word_embeddings": False})]
+             ("BertForMaskedLM", {"tie_word_embeddings": False}),
+             ("BertForSequenceClassification", {"num_labels": 3, "problem_type": "multi_label_classification"})]
     ids = lambda h, o: f"{h}-" + "-".join(f"{v}" for v in o.values())  # noqa: E731
     return ([pytest.param(h, o, id=ids(h, o)) for h, o in cases]
             + [pytest.param(h, o, id=ids(h, o), marks=pytest.mark.slow) for h, o in slow])
