@@ -103,7 +103,8 @@ def head_batch(name: str, config: BertConfig, seed: int = 0, **kwargs: Any) -> d
 
 def task_arrays(task: str, n: int = 8, seq: int = 12, seed: int = 0, vocab: int = 99,
                 labelled: int | None = 2, num_labels: int = 3) -> dict[str, np.ndarray]:
-    """Training rows for a ``bert_core.training`` task: inputs with padding and two segments, and the task head's
+    """Training rows for a ``bert_core.training`` task: inputs with padding (every third row) and two segments, the
+    task head's
     labels (``num_labels`` classes). Pre-training rows are masked like BERT's data: ``labelled`` positions a row (None: 1 to 4, varying)
     get their id as the label and ``[MASK]`` (3) as the input, the rest ``IGNORE_INDEX``."""
     name = TASK_HEADS[task]
@@ -111,6 +112,7 @@ def task_arrays(task: str, n: int = 8, seq: int = 12, seed: int = 0, vocab: int 
     rng = np.random.default_rng(seed)
     inputs = random_inputs(batch=n, seq=seq, vocab=vocab, seed=seed)
     inputs["input_ids"] = np.maximum(inputs["input_ids"], 5)  # keep the special ids 0-4 out of the data
+    inputs["attention_mask"][::3, seq - 3:] = 0  # every third row padded
     labels = head_labels(name, inputs, config, seed=seed + 1)
     if task == "pretraining":
         ids, mlm = inputs["input_ids"], np.full((n, seq), IGNORE_INDEX, np.int64)

@@ -9,14 +9,9 @@ import sys
 
 import numpy as np
 
-from bert_core import BertConfig
-from tests.conftest import tiny_config_dict
+from tests.contract.builders import tiny_config  # noqa: F401  (the one tiny config builder)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def tiny_config(**overrides) -> BertConfig:
-    return BertConfig(**tiny_config_dict(**overrides))
 
 
 def np_tree(x):
