@@ -83,7 +83,6 @@ MIRRORED = textwrap.dedent("""
     from bert_core import BertConfig
     from bert_tf import train as tf_train
     from tests.conftest import tiny_config_dict
-from tests.contract.builders import task_arrays as contract_task_arrays
     from tests.tf.test_train import global_batches, task_arrays, training_config
 
     out = {}
@@ -201,7 +200,6 @@ MULTI_WORKER = textwrap.dedent("""
     from bert_core import BertConfig
     from bert_tf import train as tf_train
     from tests.conftest import tiny_config_dict
-from tests.contract.builders import task_arrays as contract_task_arrays
     from tests.tf.test_train import global_batches, task_arrays, training_config
 
     folder = sys.argv[1]
