@@ -9,6 +9,7 @@ framework's ``ADAPTER`` (its module is imported only then).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -58,11 +59,24 @@ class FrameworkAdapter(Protocol):
         fields such as ``hidden_states`` as tuples of arrays). ``options`` are forward keywords
         (``output_hidden_states=True``, ...)."""
 
-    def gradients(self, loaded: LoadedModel, batch: Batch) -> dict[str, np.ndarray]:
-        """d loss / d every parameter, keyed by interchange-schema names (``batch`` holds the labels)."""
+    def gradients(self, loaded: LoadedModel, batch: Batch,
+                  probe: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """d loss / d every parameter, keyed by interchange-schema names, in inference mode (no dropout).
+
+        The loss is the model's (``batch`` holds the labels), or with ``probe`` (output field -> array of that
+        output's shape) ``sum(output[field] * probe[field])`` over its fields, for heads without a loss
+        (``BertModel``). Every parameter has an entry (zeros where the loss does not reach it)."""
 
     def state_dict(self, loaded: LoadedModel) -> dict[str, np.ndarray]:
         """The model's weights in the interchange schema."""
+
+    def train_steps(self, loaded: LoadedModel, global_batches: Iterable[Batch], config: Any,
+                    resume_from: str | None = None, save: bool = False) -> list[float]:
+        """Train ``loaded.model`` in place with the framework's own trainer (``bert_torch.train``,
+        ``bert_tf.train``, ``bert_flax.train``) for ``config.total_steps`` optimizer steps of
+        ``config`` (a ``bert_core.training.TrainingConfig``) on one device, without a progress bar; returns the
+        loss of each step run. ``resume_from``: a checkpoint the same trainer wrote (``save=True`` with
+        ``config.save_every``); the steps it already took are skipped."""
 
     def train(self, args: Any) -> int:
         """The ``bertzoo train`` command for this framework (argparse namespace in, exit status out)."""

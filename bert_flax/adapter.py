@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import jax
@@ -81,13 +82,29 @@ class FlaxAdapter:
         out = loaded.model(**_arrays(batch), **options)
         return outputs_to_numpy(out, np.asarray)
 
-    def gradients(self, loaded: LoadedModel, batch: Batch) -> dict[str, np.ndarray]:
+    def gradients(self, loaded: LoadedModel, batch: Batch,
+                  probe: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         model, inputs = loaded.model, _arrays(batch)
-        grads = jax.grad(lambda params: model(**inputs, params=params).loss)(model.params)
+
+        def loss(params):
+            out = model(**inputs, params=params)
+            if probe is None:
+                return out.loss
+            return sum((out[k] * np.asarray(w, np.float32)).sum() for k, w in probe.items())
+
+        grads = jax.grad(loss)(model.params)
         return {k: np.asarray(v, np.float32) for k, v in model.schema_state_dict(grads).items()}
 
     def state_dict(self, loaded: LoadedModel) -> dict[str, np.ndarray]:
         return loaded.model.schema_state_dict()
+
+    def train_steps(self, loaded: LoadedModel, global_batches: Iterable[Batch], config: Any,
+                    resume_from: str | None = None, save: bool = False) -> list[float]:
+        from bert_flax.train import train
+
+        result = train(loaded.model, iter(global_batches), config.replace(log_every=1), progress=False,
+                       resume_from=resume_from, save=save)
+        return list(result.losses)
 
     def train(self, args: Any) -> int:
         from bert_flax import train

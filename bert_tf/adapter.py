@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -81,22 +82,37 @@ class TFAdapter:
             out = loaded.model(_tensors(batch), training=False, **options)
         return outputs_to_numpy(out, np.asarray)
 
-    def gradients(self, loaded: LoadedModel, batch: Batch) -> dict[str, np.ndarray]:
+    def gradients(self, loaded: LoadedModel, batch: Batch,
+                  probe: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         variables = loaded.model._schema_variables()
         names = list(variables)
         with tf.device(loaded.device or "/CPU:0"), tf.GradientTape() as tape:
-            loss = loaded.model(_tensors(batch), training=False).loss
+            out = loaded.model(_tensors(batch), training=False)
+            if probe is None:
+                loss = out.loss
+            else:
+                loss = tf.add_n([tf.reduce_sum(out[k] * tf.constant(np.asarray(w, np.float32)))
+                                 for k, w in probe.items()])
         grads = tape.gradient(loss, [variables[n][0] for n in names])
         out = {}
         for name, grad in zip(names, grads):
-            if grad is None:
-                continue
-            g = np.asarray(tf.convert_to_tensor(grad), np.float32)
+            var = variables[name][0]
+            g = np.zeros(tuple(var.shape), np.float32) if grad is None else np.asarray(tf.convert_to_tensor(grad),
+                                                                                       np.float32)
             out[name] = np.ascontiguousarray(g.T if variables[name][1] else g)
         return out
 
     def state_dict(self, loaded: LoadedModel) -> dict[str, np.ndarray]:
         return loaded.model.schema_state_dict()
+
+    def train_steps(self, loaded: LoadedModel, global_batches: Iterable[Batch], config: Any,
+                    resume_from: str | None = None, save: bool = False) -> list[float]:
+        from bert_tf.train import train
+
+        with tf.device(loaded.device or "/CPU:0"):
+            result = train(loaded.model, list(global_batches), config.replace(log_every=1), strategy="none",
+                           progress=False, save=save, resume_from=resume_from)
+        return list(result.losses)
 
     def train(self, args: Any) -> int:
         from bert_tf import train

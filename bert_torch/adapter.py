@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -72,19 +73,36 @@ class TorchAdapter:
             out = loaded.model(**self._tensors(loaded, batch), **options)
         return outputs_to_numpy(out, lambda t: t.detach().float().cpu().numpy())
 
-    def gradients(self, loaded: LoadedModel, batch: Batch) -> dict[str, np.ndarray]:
+    def gradients(self, loaded: LoadedModel, batch: Batch,
+                  probe: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         from conversion.schema import normalize
 
         model = loaded.model
         model.eval()  # no dropout: gradients comparable across frameworks
         model.zero_grad(set_to_none=True)
-        model(**self._tensors(loaded, batch)).loss.backward()
-        grads = {n: p.grad.detach().float().cpu().numpy() for n, p in model.named_parameters() if p.grad is not None}
+        out = model(**self._tensors(loaded, batch))
+        if probe is None:
+            loss = out.loss
+        else:
+            loss = sum((out[k] * torch.from_numpy(np.asarray(w, np.float32)).to(loaded.device)).sum()
+                       for k, w in probe.items())
+        loss.backward()
+        grads = {n: np.zeros(tuple(p.shape), np.float32) if p.grad is None else p.grad.detach().float().cpu().numpy()
+                 for n, p in model.named_parameters()}
         model.zero_grad(set_to_none=True)
         return normalize(grads)
 
     def state_dict(self, loaded: LoadedModel) -> dict[str, np.ndarray]:
         return loaded.model.schema_state_dict()
+
+    def train_steps(self, loaded: LoadedModel, global_batches: Iterable[Batch], config: Any,
+                    resume_from: str | None = None, save: bool = False) -> list[float]:
+        from bert_torch.train import train
+
+        result = train(loaded.model, iter(global_batches), config.replace(log_every=1), strategy="none",
+                       progress=False, resume_from=resume_from, save=save)
+        loaded.model.eval()
+        return list(result.losses)
 
     def train(self, args: Any) -> int:
         from bert_torch import train

@@ -10,25 +10,6 @@ from tests.conftest import ATOL, HEADS, REFERENCE_FIELDS, TINY, reference_inputs
 from tests.flax.helpers import max_diff
 
 
-@pytest.mark.parametrize("fmt", ["flax", "pt", "tf"])
-@pytest.mark.parametrize("head", HEADS)
-def test_fixture_reproduces_reference(reference, head, fmt):
-    model = bert_flax.MODEL_CLASSES[head].from_pretrained(TINY / head / fmt)
-    out = model(**reference_inputs(reference, head))
-    for field in REFERENCE_FIELDS[head]:
-        assert max_diff(out[field], reference[f"{head}.{field}"]) <= ATOL, field
-
-
-def test_base_model_hidden_states_and_attentions(reference):
-    model = bert_flax.FlaxBertModel.from_pretrained(TINY / "BertModel" / "flax")
-    out = model(**reference_inputs(reference, "BertModel"), output_hidden_states=True, output_attentions=True)
-    assert len(out.hidden_states) == 3 and len(out.attentions) == 2
-    for i, h in enumerate(out.hidden_states):
-        assert max_diff(h, reference[f"BertModel.hidden_states.{i}"]) <= ATOL
-    for i, a in enumerate(out.attentions):
-        assert max_diff(a, reference[f"BertModel.attentions.{i}"]) <= ATOL
-
-
 def test_parameter_tree_matches_transformers_file():
     for head in HEADS:
         model = bert_flax.MODEL_CLASSES[head].from_pretrained(TINY / head / "pt")

@@ -10,43 +10,20 @@ import pytest
 import conversion
 from bert_core import BertConfig
 from bertzoo import cli
-from bert_core.training import TrainingConfig, adamw_reference_step, array_batches, decays
+from bert_core.training import TrainingConfig, array_batches, decays
 from bert_flax.train import build_model, decay_mask, train
 from tests.conftest import tiny_config_dict
+from tests.contract.builders import task_arrays
 
 
-def classification_arrays(n=8, seq=12, num_labels=3, seed=0):
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(1, 99, size=(n, seq))
-    mask = np.ones((n, seq), np.int64)
-    mask[::2, -3:] = 0
-    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids),
-            "labels": rng.integers(0, num_labels, size=n)}
+def classification_arrays(n=8):
+    return task_arrays("sequence-classification", n=n)
 
 
 def _config(tmp_path, **kw):
     base = dict(task="sequence-classification", total_steps=2, batch_size=8, warmup_steps=1, learning_rate=1e-2,
                 weight_decay=0.1, max_grad_norm=0.2, log_every=1, output_dir=str(tmp_path))
     return TrainingConfig(**{**base, **kw})
-
-
-def test_steps_match_the_adamw_reference(tmp_path):
-    config = _config(tmp_path, total_steps=3)
-    arrays = classification_arrays()
-    model = build_model(config, model_config=BertConfig(**tiny_config_dict()))
-    reference = build_model(config, model_config=BertConfig(**tiny_config_dict()))
-    params = {k: v.astype(np.float64) for k, v in reference.schema_state_dict().items()}
-    result = train(model, iter([arrays] * 3), config, progress=False, save=False)
-    state = None
-    for step in range(3):
-        reference.load_schema_state_dict({k: v.astype(np.float32) for k, v in params.items()})
-        grads = reference.schema_state_dict(jax.grad(lambda p: reference(**arrays, params=p).loss)(reference.params))
-        params, state, norm = adamw_reference_step(params, grads, state, config)
-        assert result.grad_norms[step] == pytest.approx(norm, rel=1e-4)
-        assert norm > config.max_grad_norm  # clipping is exercised
-    got = model.schema_state_dict()
-    for name, want in params.items():
-        np.testing.assert_allclose(got[name], want, atol=5e-6, rtol=0, err_msg=name)
 
 
 def test_decay_mask_follows_the_schema_rule():

@@ -9,8 +9,7 @@ import sys
 
 import numpy as np
 
-from bert_core import BertConfig
-from tests.conftest import tiny_config_dict
+from tests.contract.builders import tiny_config  # noqa: F401  (the one tiny config builder)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -18,10 +17,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # A tiny WordPiece vocabulary for tokenizer-driven tests (docs snippets, transformers' docstring examples).
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", ",", "world", "!", "a", "pair", ".", "good", "bad",
          "great", "awful", "movie", "film", "the", "is", "was", "it", "my", "dog", "cute", "##s"]
-
-
-def tiny_config(**overrides) -> BertConfig:
-    return BertConfig(**tiny_config_dict(**overrides))
 
 
 def np_tree(x):

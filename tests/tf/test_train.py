@@ -20,34 +20,15 @@ from bert_core.training import TrainingConfig, adamw_reference_step, decays, lea
 from bert_tf import train as tf_train
 from bert_tf.schedules import LinearWarmupDecay, build_optimizer
 from tests.conftest import tiny_config_dict
-from tests.tf.helpers import run_python, torch_available
+from tests.contract.builders import task_arrays as contract_task_arrays
+from tests.tf.helpers import run_python
 
 VOCAB, SEQ = 99, 10
 
 
 def task_arrays(task: str, n: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random rows for ``task``; pre-training rows have 1 to 4 MLM labels, so micro-batch means differ."""
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(5, VOCAB, (n, SEQ)).astype(np.int64)
-    mask = np.ones((n, SEQ), np.int64)
-    mask[::3, SEQ - 3:] = 0
-    types = np.zeros((n, SEQ), np.int64)
-    types[:, SEQ // 2:] = 1
-    out = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-    if task == "pretraining":
-        labels = np.full((n, SEQ), -100, np.int64)
-        for row in range(n):
-            pos = rng.choice(np.arange(1, SEQ - 3), 1 + row % 4, replace=False)
-            labels[row, pos] = ids[row, pos]
-            ids[row, pos] = 3
-        out.update(labels=labels, next_sentence_label=rng.integers(0, 2, n))
-    elif task == "sequence-classification":
-        out["labels"] = rng.integers(0, 3, n)
-    elif task == "token-classification":
-        out["labels"] = np.where(mask == 1, rng.integers(0, 3, (n, SEQ)), -100)
-    else:
-        out.update(start_positions=rng.integers(0, SEQ, n), end_positions=rng.integers(0, SEQ, n))
-    return out
+    """Rows for ``task``; pre-training rows have 1 to 4 MLM labels, so micro-batch means differ."""
+    return contract_task_arrays(task, n=n, seq=SEQ, seed=seed, vocab=VOCAB, labelled=None)
 
 
 def global_batches(arrays: dict, batch_size: int) -> list[dict]:
@@ -90,45 +71,6 @@ def test_adamw_is_the_reference_step():
         for k, var in variables.items():
             np.testing.assert_allclose(var.numpy(), params[k], rtol=1e-5, atol=1e-6, err_msg=f"{k} step {step}")
     assert [k for k in params if not decays(k)] == list(params)[1:]
-
-
-@pytest.mark.skipif(not torch_available(), reason="needs torch and bert_torch")
-@pytest.mark.parametrize("task,accum", [("pretraining", 2), ("sequence-classification", 1),
-                                        ("token-classification", 1), ("question-answering", 1)])
-def test_steps_equal_bert_torch(task, accum):
-    """The same data and weights give bert_torch.train's losses and weights after 2 steps (warmup, decay,
-    clipping, weight decay, accumulation), to 1e-4."""
-    import torch
-
-    import bert_torch
-    from bert_torch.train_state import build_optimizer as torch_optimizer
-    from bert_torch.train_state import build_scheduler, train_step, training_module
-
-    config = training_config(task, gradient_accumulation_steps=accum)
-    bert_config = BertConfig(**tiny_config_dict(num_labels=2 if task == "question-answering" else 3))
-    batches = global_batches(task_arrays(task), config.batch_size)
-
-    torch_model = bert_torch.MODEL_CLASSES[config.head](bert_config, seed=0)
-    weights = torch_model.schema_state_dict()
-    module = training_module(torch_model, config)
-    module.train()
-    optimizer, device = torch_optimizer(module, config), torch.device("cpu")
-    scheduler = build_scheduler(optimizer, config)
-    torch_losses = []
-    for batch in batches:
-        micro = [{k: v[i * 4 // accum:(i + 1) * 4 // accum] for k, v in batch.items()} for i in range(accum)]
-        loss, _ = train_step(module, optimizer, scheduler, micro, config, device)
-        torch_losses.append(float(loss))
-
-    model = tf_train.build_model(config, model_config=bert_config)
-    model.load_schema_state_dict(weights)
-    result = tf_train.train(model, batches, config, strategy="none", progress=False, save=False)
-    np.testing.assert_allclose(result.losses, torch_losses, atol=1e-4)
-    trained, expected = model.schema_state_dict(), torch_model.schema_state_dict()
-    assert set(trained) == set(expected)
-    for name, value in expected.items():
-        np.testing.assert_allclose(trained[name], value, atol=1e-4, err_msg=name)
-    assert max(float(np.max(np.abs(expected[k] - weights[k]))) for k in weights) > 1e-3  # it did train
 
 
 MIRRORED = textwrap.dedent("""

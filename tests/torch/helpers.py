@@ -5,12 +5,8 @@ import os
 import pytest
 import torch
 
-from bert_core import BertConfig
-from tests.conftest import random_inputs, tiny_config_dict
-
-
-def tiny_config(**overrides) -> BertConfig:
-    return BertConfig(**tiny_config_dict(**overrides))
+from tests.conftest import random_inputs
+from tests.contract.builders import tiny_config  # noqa: F401  (the one tiny config builder)
 
 
 def torch_inputs(**kwargs) -> dict[str, torch.Tensor]:

@@ -8,34 +8,19 @@ import numpy as np
 
 from bert_core.training import TrainingConfig, array_batches
 from tests.conftest import tiny_config_dict
+from tests.contract.builders import task_arrays
 
 VOCAB, SEQ = 99, 12
 
 
 def pretraining_arrays(n: int = 16, seq: int = SEQ, labelled: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random MLM + NSP rows with exactly ``labelled`` MLM labels a row, so every micro-batch's mean loss weighs
-    tokens equally and per-process means average to the global mean."""
-    rng = np.random.default_rng(seed)
-    input_ids = rng.integers(5, VOCAB, (n, seq)).astype(np.int32)
-    attention_mask = np.ones((n, seq), np.int32)
-    attention_mask[::3, seq - 3:] = 0
-    token_type_ids = np.zeros((n, seq), np.int32)
-    token_type_ids[:, seq // 2:] = 1
-    labels = np.full((n, seq), -100, np.int32)
-    for row in range(n):
-        pos = rng.choice(np.arange(1, seq - 3), labelled, replace=False)
-        labels[row, pos] = input_ids[row, pos]
-        input_ids[row, pos] = 3  # [MASK]
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids,
-            "labels": labels, "next_sentence_label": rng.integers(0, 2, n).astype(np.int32)}
+    """MLM + NSP rows with exactly ``labelled`` MLM labels a row, so every micro-batch's mean loss weighs tokens
+    equally and per-process means average to the global mean (``tests.contract.builders.task_arrays``)."""
+    return task_arrays("pretraining", n=n, seq=seq, seed=seed, vocab=VOCAB, labelled=labelled)
 
 
 def classification_arrays(n: int = 16, seq: int = SEQ, num_labels: int = 3, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    mask = np.ones((n, seq), np.int64)
-    mask[::2, seq - 4:] = 0
-    return {"input_ids": rng.integers(1, VOCAB, (n, seq)), "attention_mask": mask,
-            "token_type_ids": np.zeros((n, seq), np.int64), "labels": rng.integers(0, num_labels, n)}
+    return task_arrays("sequence-classification", n=n, seq=seq, seed=seed, vocab=VOCAB, num_labels=num_labels)
 
 
 def run_training(task: str, arrays: dict, output_dir: str, strategy: str = "none", info=None, resume_from=None,
