@@ -126,6 +126,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--runners", default="transformers,bert_torch,bert_torch-fast",
+                        help="subset of transformers,bert_torch,bert_torch-fast (transformers is always run)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -139,10 +141,11 @@ def main(argv: list[str] | None = None) -> None:
     for dtype_name in args.dtypes.split(","):
         dtype = DTYPES[dtype_name]
         runners, setup = build_runners(config, weights, dtype)
+        runners = {n: m for n, m in runners.items() if n == "transformers" or n in args.runners.split(",")}
         from bert_torch.kernels import dispatch_table
         print(f"[{dtype_name}] fast path setup (pack + measured dispatch): {setup['fast']:.2f} s; dispatch: "
               f"{ {k[1:]: (v[0], {n: round(t * 1e3, 1) for n, t in v[1].items()}) for k, v in dispatch_table().items()} }"
-              f"; {runners['bert_torch-fast'].fast_path!r}", flush=True)
+              f"; {runners.get('bert_torch-fast') and runners['bert_torch-fast'].fast_path!r}", flush=True)
         for batch, seq, kind in cases:
             inputs = make_case(batch, seq, kind, config.vocab_size)
             real = int(inputs["attention_mask"].sum())
@@ -150,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
             with torch.inference_mode():
                 outs = {n: m(**inputs).last_hidden_state for n, m in runners.items()}
             if dtype == torch.float32:
-                fp32_out[(batch, seq, kind)] = outs["bert_torch-fast"]
+                fp32_out[(batch, seq, kind)] = outs.get("bert_torch-fast", outs["transformers"])
             for name, ts in times.items():
                 ratio = statistics.median(t / b for t, b in zip(ts, times["transformers"]))
                 ref = outs["transformers"] if dtype == torch.float32 else fp32_out.get((batch, seq, kind))
