@@ -10,6 +10,7 @@ separately, as is the max / RMS difference on real tokens (fp32: vs transformers
 
     .venv/bin/python bench/fast_bench.py [--quick | --grid] [--dtypes float32,bfloat16] [--reps 3]
                                          [--cases 8x128:full,8x128:ragged] [--layers 12] [--threads N]
+                                         [--attention auto|padded,loop] [--runners bert_torch|'']
 
 ``--grid``: batch {1, 8, 32} x seq {32, 128, 512}, full and ragged; ``--quick``: batch {1, 8} x seq {32, 128}.
 """
@@ -65,8 +66,10 @@ def make_case(batch: int, seq: int, kind: str, vocab: int, seed: int = 0) -> dic
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros(batch, seq, dtype=torch.long)}
 
 
-def build_runners(config, weights, dtype: torch.dtype) -> tuple[dict[str, torch.nn.Module], dict[str, float]]:
-    """transformers, bert_torch (regular) and bert_torch fast, all in ``dtype``; setup seconds of the fast one."""
+def build_runners(config, weights, dtype: torch.dtype,
+                  attention: tuple[str, ...] = ("auto",)) -> tuple[dict[str, torch.nn.Module], dict[str, float]]:
+    """transformers, bert_torch (regular) and bert_torch fast (one per attention mode), all in ``dtype``; setup
+    seconds of the first fast one (packing + the measured dispatch; later ones reuse the cached dispatch)."""
     import transformers
 
     from bertzoo.adapters import get_adapter
@@ -77,12 +80,15 @@ def build_runners(config, weights, dtype: torch.dtype) -> tuple[dict[str, torch.
     missing, unexpected = hf.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=False)
     assert not missing and not unexpected, (missing, unexpected)
     ours = get_adapter("pt").build(config.copy(attn_implementation="sdpa"), "BertModel", weights).model
-    fast = get_adapter("pt").build(config.copy(attn_implementation="sdpa"), "BertModel", weights).model
-    hf, ours, fast = (m.eval().to(dtype) for m in (hf, ours, fast))
-    start = time.perf_counter()
-    fast.optimize_for_inference()
-    setup = {"fast": time.perf_counter() - start}
-    return {"transformers": hf, "bert_torch": ours, "bert_torch-fast": fast}, setup
+    runners = {"transformers": hf.eval().to(dtype), "bert_torch": ours.eval().to(dtype)}
+    setup = {}
+    for mode in attention:
+        fast = get_adapter("pt").build(config.copy(attn_implementation="sdpa"), "BertModel", weights).model
+        start = time.perf_counter()
+        fast.eval().to(dtype).optimize_for_inference(attention=mode)
+        setup.setdefault("fast", time.perf_counter() - start)
+        runners["bert_torch-fast" + ("" if mode == "auto" else f"-{mode}")] = fast
+    return runners, setup
 
 
 def time_case(runners, inputs, reps: int) -> dict[str, list[float]]:
@@ -126,8 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--runners", default="transformers,bert_torch,bert_torch-fast",
-                        help="subset of transformers,bert_torch,bert_torch-fast (transformers is always run)")
+    parser.add_argument("--runners", default="bert_torch", help="'bert_torch' to include the regular path, or ''")
+    parser.add_argument("--attention", default="auto", help="fast-path attention modes to run, e.g. padded,loop")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -136,16 +142,17 @@ def main(argv: list[str] | None = None) -> None:
     weights = random_weights(config)
     cases = parse_cases(args)
     fp32_out: dict[tuple, torch.Tensor] = {}
-    print(f"{'dtype':<9}{'case':<14}{'real':>6}{'runner':>17}{'us/real tok':>13}{'vs transformers':>17}"
+    print(f"{'dtype':<9}{'case':<14}{'real':>6}{'runner':>22}{'us/real tok':>13}{'vs transformers':>17}"
           f"{'max diff':>10}{'rms diff':>10}")
     for dtype_name in args.dtypes.split(","):
         dtype = DTYPES[dtype_name]
-        runners, setup = build_runners(config, weights, dtype)
-        runners = {n: m for n, m in runners.items() if n == "transformers" or n in args.runners.split(",")}
+        runners, setup = build_runners(config, weights, dtype, tuple(args.attention.split(",")))
+        runners = {n: m for n, m in runners.items()
+                   if n == "transformers" or n.startswith("bert_torch-fast") or n in args.runners.split(",")}
         from bert_torch.kernels import dispatch_table
         print(f"[{dtype_name}] fast path setup (pack + measured dispatch): {setup['fast']:.2f} s; dispatch: "
               f"{ {k[1:]: (v[0], {n: round(t * 1e3, 1) for n, t in v[1].items()}) for k, v in dispatch_table().items()} }"
-              f"; {runners.get('bert_torch-fast') and runners['bert_torch-fast'].fast_path!r}", flush=True)
+              f"; {[m.fast_path for n, m in runners.items() if n.startswith('bert_torch-fast')]}", flush=True)
         for batch, seq, kind in cases:
             inputs = make_case(batch, seq, kind, config.vocab_size)
             real = int(inputs["attention_mask"].sum())
@@ -153,12 +160,12 @@ def main(argv: list[str] | None = None) -> None:
             with torch.inference_mode():
                 outs = {n: m(**inputs).last_hidden_state for n, m in runners.items()}
             if dtype == torch.float32:
-                fp32_out[(batch, seq, kind)] = outs.get("bert_torch-fast", outs["transformers"])
+                fp32_out[(batch, seq, kind)] = next(v for k, v in outs.items() if k.startswith("bert_torch-fast"))
             for name, ts in times.items():
                 ratio = statistics.median(t / b for t, b in zip(ts, times["transformers"]))
                 ref = outs["transformers"] if dtype == torch.float32 else fp32_out.get((batch, seq, kind))
                 diff = differences(outs[name], ref, inputs["attention_mask"]) if ref is not None else (0, 0)
-                print(f"{dtype_name:<9}{f'{batch}x{seq} {kind}':<14}{real:>6}{name:>17}"
+                print(f"{dtype_name:<9}{f'{batch}x{seq} {kind}':<14}{real:>6}{name:>22}"
                       f"{statistics.median(ts) / real * 1e6:>13.1f}{ratio:>16.2f}x{diff[0]:>10.1e}{diff[1]:>10.1e}",
                       flush=True)
     print("vs transformers: median over rounds of (runner time / transformers time in the same dtype), < 1 = faster."

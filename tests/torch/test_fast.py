@@ -176,3 +176,34 @@ def test_minilm_bfloat16_sentence_embeddings_keep_cosine(minilm_folder):
     cos = torch.nn.functional.cosine_similarity(fast16, ref, dim=-1)
     print(f"MiniLM bf16 vs fp32 sentence cosine: min {cos.min():.6f}")
     assert cos.min() >= 0.999, cos
+
+
+def test_gpu_check_exits_clearly_without_a_gpu(tmp_path):
+    """bench/gpu_check.sh on a machine without nvidia-smi: exit status 3 and a message saying nothing ran."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("bash", "dirname", "date", "timeout"):  # a PATH with the script's tools but no nvidia-smi
+        found = subprocess.run(["bash", "-c", f"command -v {tool}"], capture_output=True, text=True).stdout.strip()
+        if found:
+            (bindir / tool).symlink_to(found)
+    env = {"PATH": str(bindir), "PYTHON": sys.executable}
+    proc = subprocess.run(["bash", os.path.join(root, "bench", "gpu_check.sh")], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 3, proc.stderr
+    assert "no NVIDIA GPU" in proc.stderr and "nothing checked" in proc.stderr
+
+
+def test_adapter_optimize_turns_the_fast_path_on():
+    from bert_torch.adapter import ADAPTER
+    loaded = ADAPTER.build(tiny_config(attn_implementation="sdpa"), "BertModel")
+    ids, mask, types = _ragged(left_pad_row=False)
+    batch = {"input_ids": ids.numpy(), "attention_mask": mask.numpy(), "token_type_ids": types.numpy()}
+    ref = ADAPTER.run(loaded, batch)["last_hidden_state"]
+    assert ADAPTER.optimize(loaded) is loaded and loaded.model.fast_path is not None
+    out = ADAPTER.run(loaded, batch)["last_hidden_state"]
+    keep = mask.numpy() != 0
+    assert abs(out[keep] - ref[keep]).max() <= 1e-5 and abs(out[~keep]).max() == 0
