@@ -150,8 +150,9 @@ def main(argv: list[str] | None = None) -> None:
         runners = {n: m for n, m in runners.items()
                    if n == "transformers" or n.startswith("bert_torch-fast") or n in args.runners.split(",")}
         from bert_torch.kernels import dispatch_table
-        print(f"[{dtype_name}] fast path setup (pack + measured dispatch): {setup['fast']:.2f} s; dispatch: "
-              f"{ {k[1:]: (v[0], {n: round(t * 1e3, 1) for n, t in v[1].items()}) for k, v in dispatch_table().items()} }"
+        table = {k[1:]: (v[0], {n: round(t * 1e3, 1) for n, t in v[1].items()}) for k, v in dispatch_table().items()}
+        print(f"[{dtype_name}] fast path setup (pack + measured dispatch): {setup['fast']:.2f} s; dispatch "
+              f"(dtype, hidden, intermediate, threads) -> (choice, ms): {table}"
               f"; {[m.fast_path for n, m in runners.items() if n.startswith('bert_torch-fast')]}", flush=True)
         for batch, seq, kind in cases:
             inputs = make_case(batch, seq, kind, config.vocab_size)
