@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -31,26 +30,9 @@ os.environ.setdefault("USE_FLAX", "0")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from bench.inference import base_config, random_weights  # noqa: E402
+from bench.inference import base_config, cpu_line, random_weights  # noqa: E402
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-
-
-def cpu_line() -> str:
-    """CPU model and the SIMD / matrix flags that decide GEMM speed (Linux /proc/cpuinfo, else platform)."""
-    model, flags = platform.processor() or platform.machine(), []
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name") and model in ("", platform.machine(), platform.processor()):
-                    model = line.split(":", 1)[1].strip()
-                elif line.startswith("flags"):
-                    flags = [x for x in line.split(":", 1)[1].split() if x.startswith(("avx", "amx", "fma"))]
-                    break
-    except OSError:
-        pass
-    return (f"CPU: {model}; {os.cpu_count()} cores; flags: {' '.join(flags) or '?'}; torch {torch.__version__}, "
-            f"{torch.get_num_threads()} thread(s), capability {torch.backends.cpu.get_cpu_capability()}")
 
 
 def make_case(batch: int, seq: int, kind: str, vocab: int, seed: int = 0) -> dict[str, torch.Tensor]:

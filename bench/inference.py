@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -40,6 +41,25 @@ def base_config(layers: int = 12) -> BertConfig:
     return BertConfig(hidden_size=768, num_hidden_layers=layers, num_attention_heads=12, intermediate_size=3072,
                       vocab_size=30522, max_position_embeddings=512, hidden_dropout_prob=0.0,
                       attention_probs_dropout_prob=0.0)
+
+
+def cpu_line() -> str:
+    """CPU model and the SIMD / matrix flags that decide GEMM speed (Linux /proc/cpuinfo, else platform)."""
+    model, flags = platform.processor() or platform.machine(), []
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and model in ("", platform.machine(), platform.processor()):
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = [x for x in line.split(":", 1)[1].split() if x.startswith(("avx", "amx", "fma"))]
+                    break
+    except OSError:
+        pass
+    import torch
+    return (f"CPU: {model}; {os.cpu_count()} cores; flags: {' '.join(flags) or '?'}; torch {torch.__version__}, "
+            f"{torch.get_num_threads()} thread(s), capability {torch.backends.cpu.get_cpu_capability()}; "
+            f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}")
 
 
 def model_flops(config: BertConfig, batch: int, seq: int) -> float:
@@ -179,6 +199,7 @@ def main(argv: list[str] | None = None) -> None:
         import torch
         torch.set_num_threads(args.threads)
 
+    print(cpu_line(), flush=True)
     config = base_config(args.layers)
     weights = random_weights(config)
     runners = {}
