@@ -68,6 +68,19 @@ class BertModel(ModelApiMixin, BertPreTrainedModel):
         self._fast = FastEncoder(self, backend, dtype, attention) if enabled else None
         return self
 
+    def __getstate__(self) -> dict:
+        """Pickling and ``copy.deepcopy`` keep the fast path's options, not its packed (opaque) weights."""
+        state = dict(super().__getstate__())
+        fast = state.pop("_fast", None)
+        state["_fast"], state["_fast_options"] = None, fast.options if fast is not None else None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        options = state.pop("_fast_options", None)
+        super().__setstate__(state)
+        if options is not None:
+            self._fast = FastEncoder(self, **options)
+
     @property
     def fast_path(self) -> FastEncoder | None:
         """The padding-free inference path, or None unless ``optimize_for_inference()`` turned it on."""

@@ -81,6 +81,7 @@ class FastEncoder:
             backend = choose_backend(cfg.hidden_size, cfg.intermediate_size, self.dtype, self.device)
         self.backend = backend
         self.attention = "padded" if attention == "auto" else attention
+        self.options = {"backend": backend, "dtype": self.dtype, "attention": self.attention}  # to rebuild it
         self.heads, self.head_dim = cfg.num_attention_heads, cfg.hidden_size // cfg.num_attention_heads
         cast = lambda t: t.detach().to(self.dtype)  # noqa: E731
         self.word, self.position, self.token_type = (cast(emb.word_embeddings.weight),

@@ -207,3 +207,21 @@ def test_adapter_optimize_turns_the_fast_path_on():
     out = ADAPTER.run(loaded, batch)["last_hidden_state"]
     keep = mask.numpy() != 0
     assert abs(out[keep] - ref[keep]).max() <= 1e-5 and abs(out[~keep]).max() == 0
+
+
+def test_deepcopy_and_pickle_keep_the_fast_path():
+    import copy
+    import io
+    model = _model().optimize_for_inference(attention="loop")
+    clone = copy.deepcopy(model)
+    assert clone.fast_path is not None and clone.fast_path is not model.fast_path
+    assert clone.fast_path.options == model.fast_path.options
+    ids, mask, types = _ragged()
+    with torch.no_grad():
+        torch.testing.assert_close(clone(ids, mask, types).last_hidden_state,
+                                   model(ids, mask, types).last_hidden_state)
+    buffer = io.BytesIO()
+    torch.save(model, buffer)  # packed oneDNN weights cannot be saved: only the options travel
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False)
+    assert loaded.fast_path.options == model.fast_path.options
