@@ -225,3 +225,14 @@ def test_deepcopy_and_pickle_keep_the_fast_path():
     buffer.seek(0)
     loaded = torch.load(buffer, weights_only=False)
     assert loaded.fast_path.options == model.fast_path.options
+
+
+def test_position_ids_and_default_token_types():
+    model = _model()
+    ids, mask, _ = _ragged(left_pad_row=False)
+    positions = torch.arange(ids.shape[1]).flip(0).expand_as(ids).contiguous()
+    keep = mask != 0
+    with torch.no_grad():
+        ref = model(ids, mask, position_ids=positions).last_hidden_state
+        out = model.optimize_for_inference()(ids, mask, position_ids=positions).last_hidden_state
+    torch.testing.assert_close(out[keep], ref[keep], rtol=0, atol=1e-5)
