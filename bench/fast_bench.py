@@ -18,6 +18,7 @@ separately, as is the max / RMS difference on real tokens (fp32: vs transformers
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import sys
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
                 ref = outs["transformers"] if dtype == torch.float32 else fp32_out.get((batch, seq, kind))
                 diff = differences(outs[name], ref, inputs["attention_mask"]) if ref is not None else (0, 0)
                 saved = statistics.median(times["transformers"]) - statistics.median(ts)
-                amortised = (f"  setup repaid after {setup['fast'] / saved:.0f} calls"
+                amortised = (f"  setup repaid after {math.ceil(setup['fast'] / saved)} call(s)"
                              if name.startswith("bert_torch-fast") and saved > 0 else "")
                 print(f"{dtype_name:<9}{f'{batch}x{seq} {kind}':<14}{real:>6}{name:>22}"
                       f"{statistics.median(ts) / real * 1e6:>13.1f}{ratio:>16.2f}x{diff[0]:>10.1e}{diff[1]:>10.1e}"
