@@ -50,6 +50,13 @@ class TorchAdapter:
         model = self.model_class(head).from_pretrained(folder, torch_dtype=dtype_name(dtype)).eval().to(dev)
         return LoadedModel("pt", head, model, model.config, dev)
 
+    def optimize(self, loaded: LoadedModel, **options: Any) -> LoadedModel:
+        """Turn on the padding-free inference path (``model.optimize_for_inference(**options)``: measured GEMM
+        backend, no work on padding tokens); returns ``loaded``. Padded positions of ``last_hidden_state`` then
+        come back as zeros, so pipelines must pool over real tokens only (as they do)."""
+        loaded.model.optimize_for_inference(**options)
+        return loaded
+
     def build(self, config: Any, head: str, state_dict: dict[str, np.ndarray] | None = None,
               seed: int = 0) -> LoadedModel:
         torch.manual_seed(seed)

@@ -9,9 +9,15 @@ from bert_core import outputs as O
 from bert_core.checks import check_model_inputs, check_same_shape
 from bert_torch.embeddings import BertEmbeddings
 from bert_torch.layers import BertEncoder, BertPooler
-from bert_torch.masks import cross_attention_mask, self_attention_mask
+from bert_torch.fast import FastEncoder
+from bert_torch.masks import cross_attention_mask, self_attention_mask, tracing
 from bert_torch.model_api import ModelApiMixin
 from bert_torch.pretrained import BertPreTrainedModel
+
+
+def hidden_dtype(model: nn.Module) -> torch.dtype:
+    """The dtype the model's own layers compute in (its word embedding table's)."""
+    return model.embeddings.word_embeddings.weight.dtype
 
 
 class BertModel(ModelApiMixin, BertPreTrainedModel):
@@ -39,8 +45,56 @@ class BertModel(ModelApiMixin, BertPreTrainedModel):
         self.embeddings = BertEmbeddings(self.config)
         self.encoder = BertEncoder(self.config)
         self.pooler = BertPooler(self.config) if add_pooling_layer else None
+        self._fast: FastEncoder | None = None
         if _init:  # a head model initialises everything once, itself
             self.post_init(torch_dtype, seed)
+
+    def optimize_for_inference(self, backend: str = "auto", dtype: torch.dtype | None = None,
+                               attention: str = "auto", enabled: bool = True) -> BertModel:
+        """Route eligible inference calls through the padding-free fast path (``bert_torch.fast``); returns self.
+
+        ``backend``: ``"auto"`` (the fastest correct GEMM kernel, measured here on first use and cached per
+        process; see ``bert_torch.kernels.dispatch_table()``), ``"aten"`` or ``"mkldnn"`` (prepacked oneDNN).
+        ``dtype``: compute dtype of the fast path (default: the model's). ``attention``: ``"auto"``,
+        ``"padded"`` or ``"loop"``. ``enabled=False`` turns the fast path off again.
+
+        Eligible: eval mode, no autograd, ``input_ids`` with a 2-D (or no) ``attention_mask``, absolute
+        positions, an encoder (no decoder, cache or cross attention), no ``head_mask``, attentions or hidden
+        states requested. Every other call runs the regular path. The outputs equal the regular path's on real
+        tokens (float32: to ~1e-6); **padded positions of ``last_hidden_state`` are zeros** (transformers returns
+        values computed for them), and ``pooler_output`` equals transformers' when position 0 is a real token.
+        The weights are copied into packed form: call this again after changing them.
+        """
+        self._fast = FastEncoder(self, backend, dtype, attention) if enabled else None
+        return self
+
+    def __getstate__(self) -> dict:
+        """Pickling and ``copy.deepcopy`` keep the fast path's options, not its packed (opaque) weights."""
+        state = dict(super().__getstate__())
+        fast = state.pop("_fast", None)
+        state["_fast"], state["_fast_options"] = None, fast.options if fast is not None else None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        options = state.pop("_fast_options", None)
+        super().__setstate__(state)
+        if options is not None:
+            self._fast = FastEncoder(self, **options)
+
+    @property
+    def fast_path(self) -> FastEncoder | None:
+        """The padding-free inference path, or None unless ``optimize_for_inference()`` turned it on."""
+        return self._fast
+
+    def _fast_eligible(self, input_ids, attention_mask, head_mask, inputs_embeds, encoder_hidden_states,
+                       past_key_values, use_cache, output_attentions, output_hidden_states) -> bool:
+        fast = self._fast
+        return (fast is not None and not self.training and not torch.is_grad_enabled() and input_ids is not None
+                and inputs_embeds is None and head_mask is None and encoder_hidden_states is None
+                and past_key_values is None and not use_cache and not output_attentions
+                and not output_hidden_states and not self.config.is_decoder
+                and self.config.position_embedding_type == "absolute" and input_ids.device == fast.device
+                and (attention_mask is None or attention_mask.dim() == 2) and not tracing())
 
     def _check(self, input_ids, inputs_embeds, attention_mask, token_type_ids, position_ids, past_key_values):
         if input_ids is not None and inputs_embeds is not None:
@@ -92,6 +146,12 @@ class BertModel(ModelApiMixin, BertPreTrainedModel):
         use_cache = (cfg.use_cache if use_cache is None else use_cache) if cfg.is_decoder else False
         (batch, seq), past_len = self._check(input_ids, inputs_embeds, attention_mask, token_type_ids,
                                              position_ids, past_key_values)
+        if self._fast_eligible(input_ids, attention_mask, head_mask, inputs_embeds, encoder_hidden_states,
+                               past_key_values, use_cache, output_attentions, output_hidden_states):
+            seq_out = self._fast(input_ids, attention_mask, token_type_ids, position_ids).to(hidden_dtype(self))
+            pooled = self.pooler(seq_out) if self.pooler is not None else None
+            out = O.BaseModelOutputWithPoolingAndCrossAttentions(last_hidden_state=seq_out, pooler_output=pooled)
+            return out if return_dict else out.return_tuple()
         hidden = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds, past_len)
         mask = self_attention_mask(attention_mask, batch, seq, past_len, cfg.is_decoder, hidden.dtype,
                                    hidden.device)
@@ -125,6 +185,12 @@ class HeadModel(ModelApiMixin, BertPreTrainedModel):
 
     def _build_head(self) -> None:
         raise NotImplementedError
+
+    def optimize_for_inference(self, backend: str = "auto", dtype: torch.dtype | None = None,
+                               attention: str = "auto", enabled: bool = True) -> HeadModel:
+        """Turn on ``self.bert``'s padding-free inference path (see ``BertModel.optimize_for_inference``)."""
+        self.bert.optimize_for_inference(backend, dtype, attention, enabled)
+        return self
 
     def _classifier_dropout(self) -> nn.Dropout:
         p = self.config.classifier_dropout
