@@ -50,6 +50,10 @@ class FrameworkAdapter(Protocol):
         framework's first accelerator, else the CPU), computing in ``dtype`` (``dtype_name`` reads it; None:
         float32)."""
 
+    def optimize(self, loaded: LoadedModel, **options: Any) -> LoadedModel:
+        """Turn on the framework's fastest inference path for ``loaded`` (no work on padding where the framework
+        has one); outputs equal the plain path on real tokens. Returns ``loaded``."""
+
     def build(self, config: Any, head: str, state_dict: dict[str, np.ndarray] | None = None,
               seed: int = 0) -> LoadedModel:
         """A model from a config, with interchange-schema weights loaded when given (else seeded init)."""

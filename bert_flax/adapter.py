@@ -71,6 +71,10 @@ class FlaxAdapter:
             model.params = jax.device_put(model.params, dev)
         return LoadedModel("flax", head, model, model.config, dev)
 
+    def optimize(self, loaded: LoadedModel, **options: Any) -> LoadedModel:
+        """Nothing to switch yet: the jitted forward is already bert_flax's fastest path for a padded batch."""
+        return loaded
+
     def build(self, config: Any, head: str, state_dict: dict[str, np.ndarray] | None = None,
               seed: int = 0) -> LoadedModel:
         model = self.model_class(head)(config, seed=seed)

@@ -67,6 +67,10 @@ class TFAdapter:
             keras.config.set_dtype_policy(previous)
         return LoadedModel("tf", head, model, model.config, dev)
 
+    def optimize(self, loaded: LoadedModel, **options: Any) -> LoadedModel:
+        """Nothing to switch yet: the plain Keras call is bert_tf's inference path."""
+        return loaded
+
     def build(self, config: Any, head: str, state_dict: dict[str, np.ndarray] | None = None,
               seed: int = 0) -> LoadedModel:
         import keras

@@ -23,7 +23,7 @@ TASK_ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-class
 
 
 def pipeline(task: str, model: str, framework: str | None = None, device: Any = None, batch_size: int = 8,
-             tokenizer: Any = None, dtype: Any = None, torch_dtype: Any = None) -> Pipeline:
+             tokenizer: Any = None, dtype: Any = None, torch_dtype: Any = None, optimize: bool = True) -> Pipeline:
     """Build the pipeline for ``task`` on the model folder ``model`` in ``framework`` ("pt", "tf" or "flax").
 
     Without ``framework`` the installed one is used (PyTorch, else TensorFlow, else Flax), as in transformers.
@@ -31,7 +31,8 @@ def pipeline(task: str, model: str, framework: str | None = None, device: Any = 
     string ("cpu", "cuda:0", "gpu:0", "tpu:0"; a ``torch.device`` for PyTorch). By default the framework's first
     accelerator, else the CPU; a requested accelerator that is absent is an error. ``dtype`` (or transformers'
     ``torch_dtype``): ``"bfloat16"`` / ``"float16"`` or the framework's dtype object computes in 16 bits in every
-    framework (outputs come back as float32 numpy). Inputs are batched ``batch_size`` at a
+    framework (outputs come back as float32 numpy). ``optimize`` (default True) runs the framework's fastest
+    inference path (PyTorch: ``optimize_for_inference()``, no work on padding tokens); False runs the plain model. Inputs are batched ``batch_size`` at a
     time, padded per batch and sorted by length; results come back in input order.
     """
     task = TASK_ALIASES.get(task, task)
@@ -42,7 +43,7 @@ def pipeline(task: str, model: str, framework: str | None = None, device: Any = 
     if dtype is not None and torch_dtype is not None and dtype != torch_dtype:
         raise ValueError("Pass dtype or torch_dtype, not both.")
     return TASKS[task](resolve_model(model), framework=framework, device=device, batch_size=batch_size,
-                       tokenizer=tokenizer, dtype=dtype if dtype is not None else torch_dtype)
+                       tokenizer=tokenizer, dtype=dtype if dtype is not None else torch_dtype, optimize=optimize)
 
 
 __all__ = ["pipeline", "Pipeline", "TASKS", "FillMaskPipeline", "FeatureExtractionPipeline",

@@ -39,7 +39,7 @@ class Pipeline:
     token_outputs: tuple[str, ...] = ()  # outputs with a sequence axis, trimmed to each row's length
 
     def __init__(self, model: str, framework: str | None = None, device: Any = None, batch_size: int = 8,
-                 tokenizer: Any = None, dtype: Any = None) -> None:
+                 tokenizer: Any = None, dtype: Any = None, optimize: bool = True) -> None:
         from bert_core import BertTokenizerFast
 
         check_count("batch_size", batch_size)
@@ -49,6 +49,8 @@ class Pipeline:
         self.tokenizer = tokenizer if tokenizer is not None else BertTokenizerFast.from_pretrained(model)
         self.adapter = get_adapter(self.framework)
         self.loaded: LoadedModel = self.adapter.load(model, self.head, device, dtype)
+        if optimize:  # the framework's fastest inference path; pipelines read real tokens only
+            self.adapter.optimize(self.loaded)
         self.config = self.loaded.config
         self.max_length = min(self.config.max_position_embeddings,
                               getattr(self.tokenizer, "model_max_length", None) or 10**9)

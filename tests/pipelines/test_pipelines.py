@@ -241,3 +241,14 @@ def test_bfloat16_pipeline_stays_close_to_float32(tiny_model_dirs, framework):
         np.testing.assert_array_equal(np.asarray(alias[0]), np.asarray(half[0]))
     with pytest.raises(ValueError, match="dtype"):
         pipeline("feature-extraction", model=folder, framework=framework, dtype="int8")
+
+
+def test_optimized_path_is_the_default_and_gives_the_plain_answers(tiny_model_dirs):
+    """PyTorch pipelines run optimize_for_inference() (padding-free) by default; optimize=False the plain model."""
+    require("bert_torch")
+    folder = tiny_model_dirs["BertForTokenClassification"]
+    texts = ["john rides a horse in london.", "mary plays music.", "the cat"]
+    fast = pipeline("token-classification", model=folder, framework="pt", batch_size=3)
+    plain = pipeline("token-classification", model=folder, framework="pt", batch_size=3, optimize=False)
+    assert fast.loaded.model.bert._fast is not None and plain.loaded.model.bert._fast is None
+    _close(fast(texts), plain(texts), "fast vs plain")
