@@ -51,8 +51,11 @@ class BertSelfAttention(nn.Module):
         if self.causal and (self.has_variable("cache", "cached_key") or init_cache):
             key, value, query_pos, key_pos = self._concatenate_to_cache(key, value, q_len)
 
+        relative = self.position_embedding_type in ("relative_key", "relative_key_query")
+        if not relative:  # scale the [b, q, h, d] query, not the larger [b, h, q, k] scores (as flax does)
+            query = query / jnp.asarray(math.sqrt(head_dim), query.dtype)
         scores = jnp.einsum("bqhd,bkhd->bhqk", query, key)
-        if self.position_embedding_type in ("relative_key", "relative_key_query"):
+        if relative:
             max_pos = cfg.max_position_embeddings
             distance_table = nn.Embed(2 * max_pos - 1, head_dim, dtype=self.dtype, param_dtype=self.param_dtype,
                                       embedding_init=P.normal(cfg.initializer_range, ("distance", "kv")),
@@ -62,7 +65,7 @@ class BertSelfAttention(nn.Module):
             scores = scores + jnp.einsum("bqhd,qkd->bhqk", query, positional)
             if self.position_embedding_type == "relative_key_query":
                 scores = scores + jnp.einsum("bkhd,qkd->bhqk", key, positional)
-        scores = scores / jnp.asarray(math.sqrt(head_dim), scores.dtype)
+            scores = scores / jnp.asarray(math.sqrt(head_dim), scores.dtype)
 
         mask = None
         if attention_mask is not None:  # [batch, key] or [batch, query, key]
