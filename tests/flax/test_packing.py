@@ -26,7 +26,12 @@ def _padded(model, ids, types):
 
 def test_plan_packs_the_spread_batch_without_padding():
     rows, length, members = plan([16, 32, 48, 64, 80, 96, 112, 128])
-    assert rows * length == 576 and sorted(i for row in members for i in row) == list(range(8))
+    assert (rows, length) == (4, 144) and sorted(i for row in members for i in row) == list(range(8))
+
+
+def test_plan_reuses_a_compiled_shape_that_costs_little_more():
+    assert plan([16, 32, 48, 64, 80, 96, 112, 128], known={(3, 192)})[:2] == (3, 192)
+    assert plan([16, 32, 48, 64, 80, 96, 112, 128], known={(8, 128)})[:2] == (4, 144)
 
 
 def test_pack_layout_restarts_positions_per_segment():
