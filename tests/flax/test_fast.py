@@ -48,3 +48,20 @@ def test_forward_memory_traffic_at_most_transformers_flax():
     for a, b in zip(jax.jit(hf)(*args), jax.jit(ours_fn)(*args)):
         assert max_diff(a, b) <= 1e-5
     assert _bytes(ours_fn, *args) <= _bytes(hf, *args)
+
+
+def test_bfloat16_on_cpu_runs_float32_matmuls_and_returns_bfloat16():
+    """XLA's CPU bf16 dots are slower than float32 ones (issue 15): on CPU bf16 rounds values, computes in f32."""
+    if jax.default_backend() != "cpu":
+        pytest.skip("the float32-compute policy is for the CPU backend")
+    import jax.numpy as jnp
+
+    config = tiny_config()
+    f32 = bert_flax.FlaxBertModel(config)
+    bf16 = bert_flax.FlaxBertModel(config, dtype=jnp.bfloat16, _do_init=False)
+    ids = np.random.default_rng(0).integers(1, config.vocab_size, size=(2, 9)).astype(np.int32)
+    text = jax.jit(lambda p, x: bf16.module.apply({"params": p}, x)["last_hidden_state"]).lower(f32.params, ids)
+    dots = [line for line in text.as_text().splitlines() if "dot_general" in line]
+    assert dots and not any("bf16" in line for line in dots)
+    out = bf16(ids, params=f32.params).last_hidden_state
+    assert out.dtype == jnp.bfloat16 and max_diff(out, f32(ids).last_hidden_state) < 0.05
