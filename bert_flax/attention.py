@@ -18,7 +18,7 @@ from jax import lax
 
 from bert_core.config import BertConfig
 from bert_flax import partitioning as P
-from bert_flax.embeddings import dense, layer_norm
+from bert_flax.embeddings import compute_dtype, dense, layer_norm
 
 
 class BertSelfAttention(nn.Module):
@@ -52,10 +52,15 @@ class BertSelfAttention(nn.Module):
         if self.causal and (self.has_variable("cache", "cached_key") or init_cache):
             key, value, query_pos, key_pos = self._concatenate_to_cache(key, value, q_len)
 
+        compute = compute_dtype(self.dtype)  # float32 for bfloat16 on CPU; the same dtype elsewhere
+        query, key = query.astype(compute), key.astype(compute)
+        relative = self.position_embedding_type in ("relative_key", "relative_key_query")
+        if not relative:  # scale the [b, q, h, d] query, not the larger [b, h, q, k] scores (as flax does)
+            query = query / jnp.asarray(math.sqrt(head_dim), query.dtype)
         scores = jnp.einsum("bqhd,bkhd->bhqk", query, key)
-        if self.position_embedding_type in ("relative_key", "relative_key_query"):
+        if relative:
             max_pos = cfg.max_position_embeddings
-            distance_table = nn.Embed(2 * max_pos - 1, head_dim, dtype=self.dtype, param_dtype=self.param_dtype,
+            distance_table = nn.Embed(2 * max_pos - 1, head_dim, dtype=compute, param_dtype=self.param_dtype,
                                       embedding_init=P.normal(cfg.initializer_range, ("distance", "kv")),
                                       name="distance_embedding")
             distance = jnp.clip(query_pos[:, None] - key_pos[None, :] + max_pos - 1, 0, 2 * max_pos - 2)
@@ -63,7 +68,7 @@ class BertSelfAttention(nn.Module):
             scores = scores + jnp.einsum("bqhd,qkd->bhqk", query, positional)
             if self.position_embedding_type == "relative_key_query":
                 scores = scores + jnp.einsum("bkhd,qkd->bhqk", key, positional)
-        scores = scores / jnp.asarray(math.sqrt(head_dim), scores.dtype)
+            scores = scores / jnp.asarray(math.sqrt(head_dim), scores.dtype)
 
         mask = None
         if attention_mask is not None:  # [batch, key] or [batch, query, key]; nonzero = keep (project rule)
@@ -80,8 +85,8 @@ class BertSelfAttention(nn.Module):
         probs = nn.Dropout(rate=cfg.attention_probs_dropout_prob)(probs, deterministic=deterministic)
         if layer_head_mask is not None:
             probs = probs * layer_head_mask[None, :, None, None].astype(probs.dtype)
-        context = jnp.einsum("bhqk,bkhd->bqhd", probs, value.astype(probs.dtype))
-        context = context.reshape(context.shape[:2] + (heads * head_dim,))
+        context = jnp.einsum("bhqk,bkhd->bqhd", probs.astype(compute), value.astype(compute))
+        context = context.reshape(context.shape[:2] + (heads * head_dim,)).astype(self.dtype)
         return context, (probs if output_attentions else None)
 
     def _concatenate_to_cache(self, key, value, q_len):

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from bert_core.config import BertConfig
 from bert_flax.attention import BertAttention, BertSelfOutput
-from bert_flax.embeddings import activation, dense
+from bert_flax.embeddings import activation, compute_dtype, dense
 
 
 class BertIntermediate(nn.Module):
@@ -22,7 +22,7 @@ class BertIntermediate(nn.Module):
         cfg = self.config
         hidden = dense(cfg.intermediate_size, ("embed", "mlp"), cfg, self.dtype, self.param_dtype, "dense")(
             hidden_states)
-        return activation(cfg.hidden_act)(hidden)
+        return activation(cfg.hidden_act)(hidden.astype(compute_dtype(self.dtype))).astype(self.dtype)
 
 
 class BertOutput(BertSelfOutput):
