@@ -21,7 +21,7 @@ def training_config(args: argparse.Namespace) -> TrainingConfig:
         adam_epsilon=args.adam_eps, max_grad_norm=args.max_grad_norm or None,
         gradient_accumulation_steps=args.grad_accum, batch_size=args.batch_size, max_seq_length=args.seq_len,
         seed=args.seed, dtype="bfloat16" if args.bf16 else "float32", log_every=args.log_every,
-        save_every=args.save_every, output_dir=args.output_dir)
+        save_every=args.save_every, output_dir=args.output_dir, packing=getattr(args, "pack", False))
 
 
 def model_config(args: argparse.Namespace):
