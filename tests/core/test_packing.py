@@ -22,6 +22,26 @@ def examples(tmp_path_factory) -> list[dict[str, np.ndarray]]:
     return list(PretrainingExamples(paths, tokenizer, max_seq_length=64, short_seq_prob=0.3, seed=1))
 
 
+def random_examples(n: int = 10, seq: int = 24, vocab: int = 99, seed: int = 0) -> list[dict[str, np.ndarray]]:
+    """Unpacked examples of random lengths (5..seq; [CLS]=1, [SEP]=2, [MASK]=3), about 20% of tokens labelled."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        length = int(rng.integers(5, seq + 1))
+        ids = np.zeros(seq, np.int32)
+        ids[:length] = rng.integers(5, vocab, length)
+        split = int(rng.integers(2, length - 2))
+        ids[[0, split, length - 1]] = (1, 2, 2)
+        types = np.zeros(seq, np.int32)
+        types[split + 1:length] = 1
+        labels = np.full(seq, IGNORE_INDEX, np.int32)
+        picked = rng.choice(np.arange(1, length - 1), max(1, length // 5), replace=False)
+        labels[picked], ids[picked] = ids[picked], 3
+        out.append({"input_ids": ids, "token_type_ids": types, "attention_mask": (np.arange(seq) < length)
+                    .astype(np.int32), "labels": labels, "next_sentence_label": np.array(rng.integers(0, 2), np.int32)})
+    return out
+
+
 def unpack(row: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
     """The examples of a packed row, each as (ids, token types, labels, nsp label) without padding."""
     out = []
