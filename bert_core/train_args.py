@@ -47,6 +47,8 @@ def train_data(args: argparse.Namespace, config: TrainingConfig, bert_config: An
             raise ValueError(f"the tokenizer has {tokenizer.vocab_size} tokens, the model only "
                              f"{bert_config.vocab_size}")
         return training.pretraining_batches(list(args.train_files), tokenizer, config)
+    if config.packing:
+        raise ValueError("--pack packs examples made from text files; give --train-files as text, or drop --pack")
     return training.array_batches(training.load_npz_arrays(args.train_files), config)
 
 

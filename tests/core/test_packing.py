@@ -137,6 +137,11 @@ def test_config_and_cli_switch(tmp_path):
     assert train_args.training_config(args).packing
     args = parser.parse_args(["train", "--config", "c.json", "--train-files", "a.txt", "--output-dir", "o"])
     assert not train_args.training_config(args).packing
+    np.savez(tmp_path / "a.npz", input_ids=np.zeros((2, 8), np.int32))
+    args = parser.parse_args(["train", "--config", "c.json", "--train-files", str(tmp_path / "a.npz"),
+                              "--output-dir", "o", "--pack"])
+    with pytest.raises(ValueError, match="--pack packs examples made from text files"):
+        train_args.train_data(args, train_args.training_config(args), None)
     paths = write_corpus(tmp_path, n_files=1, docs_per_file=10)
     config = TrainingConfig(batch_size=2, max_seq_length=64, packing=True)
     batch = next(pretraining_batches(paths, StubTokenizer(TOKENIZER_FOLDER / "vocab.txt"), config))
