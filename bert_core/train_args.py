@@ -15,13 +15,15 @@ from bert_core.training import TrainingConfig
 
 def training_config(args: argparse.Namespace) -> TrainingConfig:
     """The ``TrainingConfig`` the arguments describe (raises ``ValueError`` for bad values)."""
+    if getattr(args, "pack", False) and getattr(args, "framework", None) == "tf":
+        raise ValueError("--pack is not supported by --framework tf yet (pt and flax train packed rows)")
     return TrainingConfig(
         task=args.task, learning_rate=args.lr, warmup_steps=args.warmup_steps, total_steps=args.steps,
         weight_decay=args.weight_decay, adam_beta1=args.adam_betas[0], adam_beta2=args.adam_betas[1],
         adam_epsilon=args.adam_eps, max_grad_norm=args.max_grad_norm or None,
         gradient_accumulation_steps=args.grad_accum, batch_size=args.batch_size, max_seq_length=args.seq_len,
         seed=args.seed, dtype="bfloat16" if args.bf16 else "float32", log_every=args.log_every,
-        save_every=args.save_every, output_dir=args.output_dir)
+        save_every=args.save_every, output_dir=args.output_dir, packing=getattr(args, "pack", False))
 
 
 def model_config(args: argparse.Namespace):
@@ -47,6 +49,8 @@ def train_data(args: argparse.Namespace, config: TrainingConfig, bert_config: An
             raise ValueError(f"the tokenizer has {tokenizer.vocab_size} tokens, the model only "
                              f"{bert_config.vocab_size}")
         return training.pretraining_batches(list(args.train_files), tokenizer, config)
+    if config.packing:
+        raise ValueError("--pack packs examples made from text files; give --train-files as text, or drop --pack")
     return training.array_batches(training.load_npz_arrays(args.train_files), config)
 
 

@@ -64,6 +64,7 @@ class TrainingConfig:
         log_every: steps between loss logs (and cross-process loss averaging).
         save_every: steps between checkpoints (0: only at the end).
         output_dir: where checkpoints and the final model go.
+        packing: pre-training rows pack up to 3 examples each (``bert_core.data.packing``; same loss per example).
     """
 
     task: str = "pretraining"
@@ -83,6 +84,7 @@ class TrainingConfig:
     log_every: int = 10
     save_every: int = 0
     output_dir: str = "bertzoo-output"
+    packing: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -106,6 +108,8 @@ class TrainingConfig:
                 and self.gradient_accumulation_steps > 0 and self.batch_size % self.gradient_accumulation_steps:
             problems.append(f"batch_size {self.batch_size} is not a multiple of gradient_accumulation_steps "
                             f"{self.gradient_accumulation_steps}")
+        if self.packing and self.task != "pretraining":
+            problems.append(f"packing applies to pretraining only, not to task {self.task!r}")
         if problems:
             raise ValueError("Invalid TrainingConfig: " + "; ".join(problems) + ".")
 
@@ -250,11 +254,15 @@ def repeat_epochs(make_epoch, total_batches: int | None = None) -> Iterator[Any]
 
 
 def pretraining_batches(files: Any, tokenizer: Any, config: TrainingConfig, **data_kwargs: Any) -> Iterator[Batch]:
-    """Endless global batches of MLM + NSP examples (``bert_core.data``), epoch after epoch."""
-    from bert_core.data import PretrainingExamples, batches
+    """Endless global batches of MLM + NSP examples (``bert_core.data``; packed rows with ``config.packing``)."""
+    from bert_core.data import PretrainingExamples, batches, packed_batches
 
     examples = PretrainingExamples(files, tokenizer, max_seq_length=config.max_seq_length, seed=config.seed,
                                    **data_kwargs)
+    if config.packing:
+        pad = examples.special_ids["pad"]
+        return repeat_epochs(lambda e: packed_batches(examples.epoch(e), config.batch_size, config.max_seq_length,
+                                                      seed=[config.seed, 3, e], pad_token_id=pad))
     return repeat_epochs(lambda e: batches(examples.epoch(e), config.batch_size, drop_remainder=True))
 
 

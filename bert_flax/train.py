@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bert_core.data.packing import PACKED_FIELDS
 from bert_core.training import INPUT_FIELDS, TrainingConfig, step_batches
 from bert_flax import checkpointing
 from bert_flax.mesh import build_mesh, global_batch, host_tree, initialize_distributed
@@ -83,7 +84,8 @@ def train(model, global_batches: Iterable[Mapping[str, np.ndarray]], config: Tra
         micro = next(batches, None)
         if micro is None:
             raise ValueError(f"the training data ran out after {step} steps; total_steps is {config.total_steps}")
-        local = {k: np.stack([np.asarray(m[k]) for m in micro]) for k in micro[0] if k in fields}
+        keep = PACKED_FIELDS if "example_ids" in micro[0] else fields  # packed rows: bert_core.data.packing
+        local = {k: np.stack([np.asarray(m[k]) for m in micro]) for k in micro[0] if k in keep}
         if step_fn is None:
             step_fn = make_train_step(model, tx, config, shardings, mesh, {k: v.ndim for k, v in local.items()})
         params, opt_state, loss, norm = step_fn(state["params"], state["opt_state"], global_batch(local, mesh),

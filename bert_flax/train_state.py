@@ -5,7 +5,8 @@ linear decay schedule and no weight decay where ``bert_core.training.decays`` sa
 through ``conversion/names/flax.py``). ``state_shardings``: parameters sharded by their logical axis names
 (``bert_flax.partitioning``) on a ``("data", "model")`` mesh, optimizer moments like their parameters.
 ``make_train_step``: one optimizer step over ``[accumulation, batch, ...]`` micro-batches (an explicit
-``lax.scan``), jitted with those in / out shardings and the batch over ``"data"``.
+``lax.scan``), jitted with those in / out shardings and the batch over ``"data"``. ``packed_pretraining_loss``:
+the loss of packed rows (``bert_core.data.packing``), equal to that of the same examples unpacked.
 """
 
 from __future__ import annotations
@@ -65,14 +66,50 @@ def state_shardings(model, tx: optax.GradientTransformation, mesh: jax.sharding.
     return {"params": params, "opt_state": opt}
 
 
+def packed_pretraining_loss(model, params: dict, batch: dict, rng=None, train: bool = True):
+    """MLM + NSP loss of packed rows (``example_ids``, ``position_ids``, ``cls_positions``, ``labels``,
+    ``next_sentence_label`` ``[batch, k]`` with -100 in empty slots) for a ``FlaxBertForPreTraining``.
+
+    Attention is block diagonal (a token sees only its own example's tokens; padding sees padding); the encoder
+    and heads are the model's own modules on its parameters; NSP runs the pooler at each example's [CLS] and
+    averages over the real examples; MLM averages over the labelled tokens of the batch, as unpacked.
+    """
+    from bert_flax import losses
+    from bert_flax.heads import BertPreTrainingHeads
+    from bert_flax.layers import BertPooler
+    from bert_flax.modules import BertModule
+
+    m, cfg = model.module, model.config
+    kw = dict(dtype=m.dtype, param_dtype=m.param_dtype)
+    ids = batch["example_ids"]
+    mask = (ids[:, :, None] == ids[:, None, :]).astype(jnp.int32)
+    bert = BertModule(cfg, add_pooling_layer=False, gradient_checkpointing=m.gradient_checkpointing,
+                      scan_layers=m.scan_layers, **kw)
+    encoder_params = {k: v for k, v in params["bert"].items() if k != "pooler"}
+    rngs = {"dropout": rng} if train and rng is not None else {}
+    out = bert.apply({"params": encoder_params}, batch["input_ids"], mask, batch["token_type_ids"],
+                     batch["position_ids"], deterministic=not rngs, rngs=rngs)
+    hidden = out["last_hidden_state"]
+    at_cls = jnp.take_along_axis(hidden, batch["cls_positions"][..., None].astype(jnp.int32), axis=1)
+    pooled = BertPooler(cfg, **kw).apply({"params": params["bert"]["pooler"]},
+                                         at_cls.reshape(-1, 1, hidden.shape[-1]))
+    shared = params["bert"]["embeddings"]["word_embeddings"]["embedding"] if cfg.tie_word_embeddings else None
+    mlm, nsp = BertPreTrainingHeads(cfg, **kw).apply({"params": params["cls"]}, hidden, pooled, shared)
+    return losses.pretraining_loss(mlm, nsp, batch["labels"], batch["next_sentence_label"].reshape(-1))
+
+
 def make_train_step(model, tx: optax.GradientTransformation, config: TrainingConfig, shardings: dict,
                     mesh: jax.sharding.Mesh, batch_ndims: dict[str, int]):
     """``step(params, opt_state, micro_batches, rng) -> (params, opt_state, loss, grad_norm)``, jitted with the
     state's shardings in and out (donated) and ``micro_batches`` (``[accumulation, rows, ...]``) over ``"data"``.
-    ``loss`` is the mean over micro-batches of each global micro-batch's loss; ``grad_norm`` is before clipping."""
+    ``loss`` is the mean over micro-batches of each global micro-batch's loss; ``grad_norm`` is before clipping.
+    Batches with ``example_ids`` are packed rows (``packed_pretraining_loss``)."""
     n = config.gradient_accumulation_steps
+    packed = "example_ids" in batch_ndims
 
     def loss_fn(params, batch, rng):
+        if packed:
+            return packed_pretraining_loss(model, params, batch, rng).astype(jnp.float32)
         return model(**batch, params=params, train=True, dropout_rng=rng).loss.astype(jnp.float32)
 
     def step(params, opt_state, micro_batches, rng):

@@ -22,12 +22,17 @@ from bert_torch.distributed import unwrap as _unwrap_ddp
 
 
 class PretrainingLoss(nn.Module):
-    """``BertForPreTraining``'s loss with the MLM head run only at labelled positions.
+    """``BertForPreTraining``'s loss with the MLM head run only at labelled positions; packed rows too.
 
     The value and the gradients equal the model's own ``loss`` (MLM cross entropy over labelled tokens + NSP), but
     the vocabulary projection (``hidden x vocab`` per token, a fifth of BERT-base's FLOPs at sequence 128) runs
     on the ~15% of tokens that are predicted. The trainer wraps this module (DDP / FSDP2 see it as the root), so
     its parameters are the model's, under the prefix ``model.``.
+
+    Packed rows (``bert_core.data.packing``: ``example_ids``, ``position_ids``, ``cls_positions`` and
+    ``next_sentence_label`` ``[batch, k]``, -100 in empty slots): attention is block diagonal (a token sees only
+    its own example), and NSP runs on the pooler at each example's [CLS], averaged over the real examples, so
+    the loss equals that of the same examples unpacked.
     """
 
     def __init__(self, model: nn.Module) -> None:
@@ -35,17 +40,24 @@ class PretrainingLoss(nn.Module):
         self.model = model
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None,
-                next_sentence_label=None, return_dict=True, **kwargs):
+                next_sentence_label=None, return_dict=True, example_ids=None, cls_positions=None, **kwargs):
         from bert_core.outputs import BertForPreTrainingOutput
         from bert_torch import losses
 
         m = self.model
+        if example_ids is not None:  # packed: block-diagonal attention (padding, id 0, sees only padding)
+            attention_mask = example_ids[:, :, None] == example_ids[:, None, :]
         out = m.bert(input_ids, attention_mask, token_type_ids, return_dict=True, **kwargs)
         hidden = out.last_hidden_state
         flat = labels.reshape(-1)
         picked = (flat != losses.IGNORE_INDEX).nonzero().squeeze(-1)
         mlm = m.cls.predictions(hidden.reshape(-1, hidden.shape[-1]).index_select(0, picked))
-        nsp = m.cls.seq_relationship(out.pooler_output)
+        pooled = out.pooler_output
+        if cls_positions is not None:  # the pooler at every example's [CLS]: [batch * k, hidden]
+            rows = torch.arange(hidden.shape[0], device=hidden.device)[:, None]
+            pooled = m.bert.pooler(hidden[rows, cls_positions].reshape(-1, 1, hidden.shape[-1]))
+            next_sentence_label = next_sentence_label.reshape(-1)
+        nsp = m.cls.seq_relationship(pooled)
         loss = losses.pretraining_loss(mlm, nsp, flat.index_select(0, picked), next_sentence_label,
                                        m.config.vocab_size)
         return BertForPreTrainingOutput(loss=loss, prediction_logits=None, seq_relationship_logits=nsp)

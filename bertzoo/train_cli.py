@@ -81,6 +81,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                    help="clip gradients to this global norm, 0: off (default: %(default)s)")
     g.add_argument("--seq-len", type=int, default=defaults.max_seq_length,
                    help="tokens per sequence (pretraining examples; default: %(default)s)")
+    g.add_argument("--pack", action="store_true",
+                   help="pretraining: pack up to 3 examples per row (block-diagonal attention; less padding)")
     g.add_argument("--bf16", action="store_true", help="bfloat16 compute with float32 master weights")
     g.add_argument("--seed", type=int, default=defaults.seed, help="(default: %(default)s)")
     r = p.add_argument_group("run")
