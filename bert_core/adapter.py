@@ -27,10 +27,12 @@ class LoadedModel:
     model: Any
     config: Any
     device: Any = None
+    optimized: bool = False
+    """Set by ``optimize``: run the framework's fastest inference path."""
 
     def __repr__(self) -> str:
         return (f"LoadedModel(framework={self.framework!r}, head={self.head!r}, model={type(self.model).__name__}, "
-                f"device={self.device!r})")
+                f"device={self.device!r}, optimized={self.optimized})")
 
 
 @runtime_checkable
@@ -62,6 +64,12 @@ class FrameworkAdapter(Protocol):
         """Forward pass in inference mode: outputs by transformers' field names, as float32 numpy arrays (tuple
         fields such as ``hidden_states`` as tuples of arrays). ``options`` are forward keywords
         (``output_hidden_states=True``, ...)."""
+
+    def run_sequences(self, loaded: LoadedModel, input_ids: list[list[int]], token_type_ids: list[list[int]],
+                      pad_token_id: int = 0) -> list[dict[str, Any]]:
+        """Outputs of each sequence (token outputs ``[n, ...]`` trimmed to its length, row outputs ``[...]``), in
+        input order; a framework may skip the padding a batch of different lengths would need
+        (``run_padded`` is the plain way)."""
 
     def gradients(self, loaded: LoadedModel, batch: Batch,
                   probe: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
@@ -102,6 +110,25 @@ def dtype_name(dtype: Any) -> str | None:
     if name not in DTYPES:
         raise ValueError(f"Unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)} (or the framework's dtype).")
     return name
+
+
+def run_padded(adapter: FrameworkAdapter, loaded: LoadedModel, input_ids: list[list[int]],
+               token_type_ids: list[list[int]], pad_token_id: int = 0) -> list[dict[str, Any]]:
+    """``run_sequences`` the plain way: one right-padded batch, outputs split back per sequence."""
+    from bert_core.heads import HEADS_BY_NAME
+
+    lengths = [len(ids) for ids in input_ids]
+    width = max(lengths)
+    batch = {name: np.full((len(lengths), width), pad_token_id if name == "input_ids" else 0, np.int64)
+             for name in ("input_ids", "token_type_ids", "attention_mask")}
+    for j, (ids, types) in enumerate(zip(input_ids, token_type_ids)):
+        batch["input_ids"][j, :len(ids)] = ids
+        batch["token_type_ids"][j, :len(ids)] = types
+        batch["attention_mask"][j, :len(ids)] = 1
+    result = adapter.run(loaded, batch)
+    per_token = HEADS_BY_NAME[loaded.head].token_outputs
+    return [{k: (v[j, :n] if k in per_token else v[j]) for k, v in result.items() if not isinstance(v, tuple)}
+            for j, n in enumerate(lengths)]
 
 
 def outputs_to_numpy(outputs: Any, to_numpy: Any) -> dict[str, Any]:

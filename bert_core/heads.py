@@ -34,6 +34,8 @@ class Head:
     """The ``bert_core.training`` task that trains this head (None: not a training task)."""
     auto_name: str = ""
     """transformers' Auto class for the head (``AutoModelForMaskedLM``; TF and Flax prefix it)."""
+    token_outputs: tuple[str, ...] = ()
+    """Output fields with a sequence axis (one value per token); the others are one value per row."""
 
     @property
     def tf_name(self) -> str:
@@ -50,14 +52,14 @@ class Head:
 
 
 HEAD_TABLE: tuple[Head, ...] = (
-    Head("BertModel", pooled=True, output_class="BaseModelOutputWithPoolingAndCrossAttentions", auto_name="AutoModel"),
+    Head("BertModel", pooled=True, output_class="BaseModelOutputWithPoolingAndCrossAttentions", auto_name="AutoModel", token_outputs=("last_hidden_state",)),
     Head("BertForPreTraining", pooled=True, mlm=True, nsp=True, classifier="cls.seq_relationship",
          classifier_outputs=2, label_names=("labels", "next_sentence_label"), output_class="BertForPreTrainingOutput",
-         loss="pretraining", task="pretraining", auto_name="AutoModelForPreTraining"),
+         loss="pretraining", task="pretraining", auto_name="AutoModelForPreTraining", token_outputs=("prediction_logits",)),
     Head("BertLMHeadModel", mlm=True, label_names=("labels",), output_class="CausalLMOutputWithCrossAttentions",
-         loss="causal_lm", causal=True, flax_name="FlaxBertForCausalLM", auto_name="AutoModelForCausalLM"),
+         loss="causal_lm", causal=True, flax_name="FlaxBertForCausalLM", auto_name="AutoModelForCausalLM", token_outputs=("logits",)),
     Head("BertForMaskedLM", mlm=True, label_names=("labels",), output_class="MaskedLMOutput", loss="masked_lm",
-         task="mlm", auto_name="AutoModelForMaskedLM"),
+         task="mlm", auto_name="AutoModelForMaskedLM", token_outputs=("logits",)),
     Head("BertForNextSentencePrediction", pooled=True, nsp=True, classifier="cls.seq_relationship",
          classifier_outputs=2, label_names=("labels",), output_class="NextSentencePredictorOutput",
          loss="next_sentence", auto_name="AutoModelForNextSentencePrediction"),
@@ -69,10 +71,12 @@ HEAD_TABLE: tuple[Head, ...] = (
          choices_axis=True, auto_name="AutoModelForMultipleChoice"),
     Head("BertForTokenClassification", classifier="classifier", classifier_outputs="num_labels",
          label_names=("labels",), output_class="TokenClassifierOutput", loss="token_classification",
-         task="token-classification", auto_name="AutoModelForTokenClassification"),
+         task="token-classification", auto_name="AutoModelForTokenClassification",
+         token_outputs=("logits",)),
     Head("BertForQuestionAnswering", classifier="qa_outputs", classifier_outputs="num_labels",
          label_names=("start_positions", "end_positions"), output_class="QuestionAnsweringModelOutput",
-         loss="span", task="question-answering", auto_name="AutoModelForQuestionAnswering"),
+         loss="span", task="question-answering", auto_name="AutoModelForQuestionAnswering",
+         token_outputs=("start_logits", "end_logits")),
 )
 HEADS_BY_NAME: dict[str, Head] = {h.name: h for h in HEAD_TABLE}
 HEADS: tuple[str, ...] = tuple(HEADS_BY_NAME)

@@ -8,7 +8,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from bert_core.adapter import Batch, LoadedModel, dtype_name, outputs_to_numpy
+from bert_core.adapter import Batch, LoadedModel, dtype_name, outputs_to_numpy, run_padded
 from bert_core.heads import framework_class_name
 
 
@@ -72,7 +72,9 @@ class FlaxAdapter:
         return LoadedModel("flax", head, model, model.config, dev)
 
     def optimize(self, loaded: LoadedModel, **options: Any) -> LoadedModel:
-        """Nothing to switch yet: the jitted forward is already bert_flax's fastest path for a padded batch."""
+        """``run_sequences`` then packs several sequences into each row (``bert_flax.packing``: segment-aware
+        attention, no work on padding) for the heads whose outputs are per token."""
+        loaded.optimized = True
         return loaded
 
     def build(self, config: Any, head: str, state_dict: dict[str, np.ndarray] | None = None,
@@ -85,6 +87,15 @@ class FlaxAdapter:
     def run(self, loaded: LoadedModel, batch: Batch, **options: Any) -> dict[str, Any]:
         out = loaded.model(**_arrays(batch), **options)
         return outputs_to_numpy(out, np.asarray)
+
+    def run_sequences(self, loaded: LoadedModel, input_ids: list[list[int]], token_type_ids: list[list[int]],
+                      pad_token_id: int = 0) -> list[dict[str, Any]]:
+        from bert_flax.packing import TOKEN_HEADS, packed_forward
+
+        if loaded.optimized and loaded.head in TOKEN_HEADS:
+            results = packed_forward(loaded.model, input_ids, token_type_ids, pad_token_id=pad_token_id)
+            return [{k: np.asarray(v, np.float32) for k, v in r.items()} for r in results]
+        return run_padded(self, loaded, input_ids, token_type_ids, pad_token_id)
 
     def gradients(self, loaded: LoadedModel, batch: Batch,
                   probe: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from bert_core.adapter import Batch, LoadedModel, dtype_name, outputs_to_numpy
+from bert_core.adapter import Batch, LoadedModel, dtype_name, outputs_to_numpy, run_padded
 
 
 def resolve_device(device: Any = None) -> str:
@@ -85,6 +85,10 @@ class TFAdapter:
         with tf.device(loaded.device or "/CPU:0"):
             out = loaded.model(_tensors(batch), training=False, **options)
         return outputs_to_numpy(out, np.asarray)
+
+    def run_sequences(self, loaded: LoadedModel, input_ids: list[list[int]], token_type_ids: list[list[int]],
+                      pad_token_id: int = 0) -> list[dict[str, Any]]:
+        return run_padded(self, loaded, input_ids, token_type_ids, pad_token_id)
 
     def gradients(self, loaded: LoadedModel, batch: Batch,
                   probe: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:

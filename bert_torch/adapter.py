@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bert_core.adapter import Batch, LoadedModel, dtype_name, outputs_to_numpy
+from bert_core.adapter import Batch, LoadedModel, dtype_name, outputs_to_numpy, run_padded
 from bert_core.heads import framework_class_name
 
 
@@ -55,6 +55,7 @@ class TorchAdapter:
         backend, no work on padding tokens); returns ``loaded``. Padded positions of ``last_hidden_state`` then
         come back as zeros, so pipelines must pool over real tokens only (as they do)."""
         loaded.model.optimize_for_inference(**options)
+        loaded.optimized = True
         return loaded
 
     def build(self, config: Any, head: str, state_dict: dict[str, np.ndarray] | None = None,
@@ -79,6 +80,10 @@ class TorchAdapter:
         with torch.inference_mode():
             out = loaded.model(**self._tensors(loaded, batch), **options)
         return outputs_to_numpy(out, lambda t: t.detach().float().cpu().numpy())
+
+    def run_sequences(self, loaded: LoadedModel, input_ids: list[list[int]], token_type_ids: list[list[int]],
+                      pad_token_id: int = 0) -> list[dict[str, Any]]:
+        return run_padded(self, loaded, input_ids, token_type_ids, pad_token_id)
 
     def gradients(self, loaded: LoadedModel, batch: Batch,
                   probe: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:

@@ -36,7 +36,6 @@ class Pipeline:
 
     task = ""
     head = ""
-    token_outputs: tuple[str, ...] = ()  # outputs with a sequence axis, trimmed to each row's length
 
     def __init__(self, model: str, framework: str | None = None, device: Any = None, batch_size: int = 8,
                  tokenizer: Any = None, dtype: Any = None, optimize: bool = True) -> None:
@@ -133,22 +132,15 @@ class Pipeline:
         return results
 
     def forward(self, rows: list[Row]) -> list[dict[str, np.ndarray]]:
-        """Run every row, batched by similar length (padded per batch); outputs per row, trimmed, in order."""
+        """Run every row, ``batch_size`` at a time in order of length; outputs per row (token outputs trimmed to
+        the row's length), in input order. The adapter decides how: padded per batch, or packed without padding."""
         order = sorted(range(len(rows)), key=lambda i: len(rows[i].input_ids))
         out: list[dict[str, np.ndarray] | None] = [None] * len(rows)
         pad = self.tokenizer.pad_token_id or 0
         for start in range(0, len(order), self.batch_size):
             chunk = order[start:start + self.batch_size]
-            width = max(len(rows[i].input_ids) for i in chunk)
-            batch = {name: np.full((len(chunk), width), pad if name == "input_ids" else 0, np.int64)
-                     for name in ("input_ids", "token_type_ids", "attention_mask")}
-            for j, i in enumerate(chunk):
-                n = len(rows[i].input_ids)
-                batch["input_ids"][j, :n] = rows[i].input_ids
-                batch["token_type_ids"][j, :n] = rows[i].token_type_ids
-                batch["attention_mask"][j, :n] = 1
-            result = self.adapter.run(self.loaded, batch)
-            for j, i in enumerate(chunk):
-                n = len(rows[i].input_ids)
-                out[i] = {k: (v[j, :n] if k in self.token_outputs else v[j]) for k, v in result.items()}
+            results = self.adapter.run_sequences(self.loaded, [rows[i].input_ids for i in chunk],
+                                                 [rows[i].token_type_ids for i in chunk], pad)
+            for i, result in zip(chunk, results):
+                out[i] = result
         return out  # type: ignore[return-value]

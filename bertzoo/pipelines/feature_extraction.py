@@ -16,7 +16,6 @@ class FeatureExtractionPipeline(Pipeline):
 
     task = "feature-extraction"
     head = "BertModel"
-    token_outputs = ("last_hidden_state",)
 
     def preprocess(self, text: str, **kwargs: Any) -> list[Row]:
         return [self.single_row(self.encode_words(text)[0])]

@@ -19,7 +19,6 @@ class FillMaskPipeline(Pipeline):
 
     task = "fill-mask"
     head = "BertForMaskedLM"
-    token_outputs = ("logits",)
 
     def preprocess(self, text: str, **kwargs: Any) -> list[Row]:
         ids, _, _ = self.encode_words(text)

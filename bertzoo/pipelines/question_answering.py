@@ -29,7 +29,6 @@ class QuestionAnsweringPipeline(Pipeline):
 
     task = "question-answering"
     head = "BertForQuestionAnswering"
-    token_outputs = ("start_logits", "end_logits")
 
     def preprocess(self, item: dict, doc_stride: int | None = None, max_seq_len: int | None = None,
                    max_question_len: int = 64, **kwargs: Any) -> list[Row]:

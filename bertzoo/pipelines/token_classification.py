@@ -31,7 +31,6 @@ class TokenClassificationPipeline(Pipeline):
 
     task = "token-classification"
     head = "BertForTokenClassification"
-    token_outputs = ("logits",)
 
     def preprocess(self, text: str, **kwargs: Any) -> list[Row]:
         ids, offsets, tokens = self.encode_words(text)

@@ -252,3 +252,19 @@ def test_optimized_path_is_the_default_and_gives_the_plain_answers(tiny_model_di
     plain = pipeline("token-classification", model=folder, framework="pt", batch_size=3, optimize=False)
     assert fast.loaded.model.bert._fast is not None and plain.loaded.model.bert._fast is None
     _close(fast(texts), plain(texts), "fast vs plain")
+
+
+def test_flax_pipelines_pack_sequences_without_padding(tiny_model_dirs, monkeypatch):
+    """Flax pipelines run packed rows (bert_flax.packing) by default, with the padded batch's answers."""
+    require("bert_flax")
+    from bert_flax import packing
+
+    calls = []
+    real = packing.packed_forward
+    monkeypatch.setattr(packing, "packed_forward", lambda *a, **k: calls.append(len(a[1])) or real(*a, **k))
+    folder = tiny_model_dirs["BertModel"]
+    texts = ["paris is the capital of france.", "the man eats food.", "a"]
+    packed = pipeline("feature-extraction", model=folder, framework="flax", batch_size=3)(texts)
+    plain = pipeline("feature-extraction", model=folder, framework="flax", batch_size=3, optimize=False)(texts)
+    assert calls == [3]
+    _close(packed, plain, "packed vs padded")
