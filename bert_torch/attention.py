@@ -107,3 +107,29 @@ class BertSelfAttention(nn.Module):
         if self.position_embedding_type == "relative_key_query":
             scores = scores + torch.einsum("bhrd,lrd->bhlr", key, table)
         return scores
+
+
+class BertSelfOutput(nn.Module):
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+
+
+class BertAttention(nn.Module):
+    """``self`` (BertSelfAttention) followed by ``output`` (projection, dropout, residual, LayerNorm)."""
+
+    def __init__(self, config, position_embedding_type: str | None = None) -> None:
+        super().__init__()
+        self.self = BertSelfAttention(config, position_embedding_type=position_embedding_type)
+        self.output = BertSelfOutput(config)
+
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None,
+                past_key_value=None, output_attentions=False, use_cache=False):
+        context, probs, present = self.self(hidden_states, attention_mask, head_mask, encoder_hidden_states,
+                                            past_key_value, output_attentions, use_cache)
+        return self.output(context, hidden_states), probs, present
