@@ -34,7 +34,6 @@ class FlaxBertForPreTraining(FlaxBertPreTrainedModel):
     module_class = M.FlaxBertForPreTrainingModule
     output_class = O.FlaxBertForPreTrainingOutput
     head = "BertForPreTraining"
-    label_names = ("labels", "next_sentence_label")
 
     def _label_ranges(self, labels, input_shape, info):
         return {"labels": (self.config.vocab_size, f"config.vocab_size={self.config.vocab_size}"), "next_sentence_label": (2, "is-next or not")}
@@ -52,7 +51,6 @@ class FlaxBertForCausalLM(FlaxGenerationMixin, FlaxBertPreTrainedModel):
     module_class = M.FlaxBertForCausalLMModule
     output_class = O.FlaxCausalLMOutputWithCrossAttentions
     head = "BertLMHeadModel"
-    label_names = ("labels",)
 
     def _label_ranges(self, labels, input_shape, info):
         return {"labels": (self.config.vocab_size, f"config.vocab_size={self.config.vocab_size}")}
@@ -65,7 +63,6 @@ class FlaxBertForMaskedLM(FlaxBertPreTrainedModel):
     module_class = M.FlaxBertForMaskedLMModule
     output_class = O.FlaxMaskedLMOutput
     head = "BertForMaskedLM"
-    label_names = ("labels",)
 
     def _label_ranges(self, labels, input_shape, info):
         return {"labels": (self.config.vocab_size, f"config.vocab_size={self.config.vocab_size}")}
@@ -78,7 +75,6 @@ class FlaxBertForNextSentencePrediction(FlaxBertPreTrainedModel):
     module_class = M.FlaxBertForNextSentencePredictionModule
     output_class = O.FlaxNextSentencePredictorOutput
     head = "BertForNextSentencePrediction"
-    label_names = ("labels",)
 
     def _label_ranges(self, labels, input_shape, info):
         return {"labels": (2, "is-next or not")}
@@ -93,7 +89,6 @@ class FlaxBertForSequenceClassification(FlaxBertPreTrainedModel):
     module_class = M.FlaxBertForSequenceClassificationModule
     output_class = O.FlaxSequenceClassifierOutput
     head = "BertForSequenceClassification"
-    label_names = ("labels",)
 
     def _static_loss_info(self, labels):
         if "labels" not in labels:
@@ -116,7 +111,6 @@ class FlaxBertForMultipleChoice(FlaxBertPreTrainedModel):
     module_class = M.FlaxBertForMultipleChoiceModule
     output_class = O.FlaxMultipleChoiceModelOutput
     head = "BertForMultipleChoice"
-    label_names = ("labels",)
 
     def _label_ranges(self, labels, input_shape, info):
         return {"labels": (input_shape[1], f"num_choices={input_shape[1]}, input_ids.shape[1]")}
@@ -129,7 +123,6 @@ class FlaxBertForTokenClassification(FlaxBertPreTrainedModel):
     module_class = M.FlaxBertForTokenClassificationModule
     output_class = O.FlaxTokenClassifierOutput
     head = "BertForTokenClassification"
-    label_names = ("labels",)
 
     def _label_ranges(self, labels, input_shape, info):
         return {"labels": (self.config.num_labels, f"config.num_labels={self.config.num_labels}")}
@@ -144,7 +137,6 @@ class FlaxBertForQuestionAnswering(FlaxBertPreTrainedModel):
     module_class = M.FlaxBertForQuestionAnsweringModule
     output_class = O.FlaxQuestionAnsweringModelOutput
     head = "BertForQuestionAnswering"
-    label_names = ("start_positions", "end_positions")
 
     def _check_config(self):
         if self.config.num_labels != 2:

@@ -15,6 +15,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from bert_core.config import BertConfig
+from bert_core.heads import HEADS_BY_NAME, head_from_class_name
 from bert_flax import outputs as O
 from bert_flax.embeddings import BertEmbeddings, dense
 from bert_flax.heads import BertOnlyMLMHead, BertOnlyNSPHead, BertPreTrainingHeads
@@ -70,6 +71,13 @@ class FlaxBertModule(nn.Module):
 
 
 class _HeadModule(nn.Module):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """``add_pooling_layer`` from the head table, keyed by the class name (``FlaxBertForMaskedLMModule``)."""
+        super().__init_subclass__(**kwargs)
+        name = cls.__name__.removesuffix("Module")
+        if name.startswith("FlaxBert"):
+            cls.add_pooling_layer = HEADS_BY_NAME[head_from_class_name(name)].pooled
+
     """A head over ``bert``: subclasses give ``output_class`` and ``head(bert, out, deterministic) -> fields``."""
 
     config: BertConfig
@@ -128,7 +136,6 @@ class FlaxBertForPreTrainingModule(_HeadModule):
 
 
 class FlaxBertForMaskedLMModule(_HeadModule):
-    add_pooling_layer = False
     output_class = O.FlaxMaskedLMOutput
 
     def head(self, bert, out, deterministic):
@@ -190,7 +197,6 @@ class FlaxBertForMultipleChoiceModule(_HeadModule):
 
 
 class FlaxBertForTokenClassificationModule(_HeadModule):
-    add_pooling_layer = False
     output_class = O.FlaxTokenClassifierOutput
 
     def head(self, bert, out, deterministic):
@@ -199,7 +205,6 @@ class FlaxBertForTokenClassificationModule(_HeadModule):
 
 
 class FlaxBertForQuestionAnsweringModule(_HeadModule):
-    add_pooling_layer = False
     output_class = O.FlaxQuestionAnsweringModelOutput
 
     def head(self, bert, out, deterministic):

@@ -21,6 +21,7 @@ import numpy as np
 
 from bert_core.checks import check_model_inputs
 from bert_core.config import BertConfig
+from bert_core.heads import HEADS_BY_NAME
 from bert_flax import inputs as I
 from bert_flax.checkpoint import CheckpointMixin
 from bert_flax.parameters import ParamsMixin
@@ -37,8 +38,10 @@ class FlaxBertPreTrainedModel(ParamsMixin, CheckpointMixin):
     main_input_name: str = "input_ids"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Give each head's ``__call__`` an explicit signature: v4's arguments, then its own label names."""
+        """Give each head's ``__call__`` an explicit signature: v4's arguments, then its own label names (from the
+        head table, ``bert_core.heads``)."""
         super().__init_subclass__(**kwargs)
+        cls.label_names = HEADS_BY_NAME[cls.head].label_names
         base = FlaxBertPreTrainedModel.__call__
         sig = inspect.signature(base)
         params = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]

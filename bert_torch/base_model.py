@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from bert_core import outputs as O
 from bert_core.checks import check_model_inputs, check_same_shape
 from bert_torch.embeddings import BertEmbeddings
+from bert_core.heads import HEADS_BY_NAME
 from bert_torch.layers import BertEncoder, BertPooler
 from bert_torch.fast import FastEncoder
 from bert_torch.masks import cross_attention_mask, self_attention_mask, tracing
@@ -173,9 +174,15 @@ class BertModel(ModelApiMixin, BertPreTrainedModel):
 
 
 class HeadModel(ModelApiMixin, BertPreTrainedModel):
-    """A head on ``self.bert``; subclasses set ``_pooling`` and build their head in ``_build_head``."""
+    """A head on ``self.bert``; subclasses build their head in ``_build_head``. Whether ``self.bert`` has a
+    pooler comes from the head table (``bert_core.heads``), keyed by the class name."""
 
     _pooling = True
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__name__ in HEADS_BY_NAME:
+            cls._pooling = HEADS_BY_NAME[cls.__name__].pooled
 
     def __init__(self, config, *, torch_dtype=None, seed: int | None = None):
         super().__init__(config)

@@ -46,7 +46,6 @@ class BertLMHeadModel(GenerationMixin, HeadModel):
     """Causal language model (build with ``is_decoder=True``). ``labels`` are shifted inside the loss; with labels
     the cache is off. See ``BertModel`` for ``past_key_values`` / ``use_cache``, and ``generate`` for decoding."""
 
-    _pooling = False
     _keys_to_ignore_on_load_missing = _LM_MISSING
     _keys_to_ignore_on_load_unexpected = _NO_POOLER
     _tied_weights_keys = ["cls.predictions.decoder.bias", "cls.predictions.decoder.weight"]
@@ -76,7 +75,6 @@ class BertLMHeadModel(GenerationMixin, HeadModel):
 class BertForMaskedLM(HeadModel):
     """Masked language model; ``labels`` of -100 are ignored."""
 
-    _pooling = False
     _keys_to_ignore_on_load_missing = _LM_MISSING
     _keys_to_ignore_on_load_unexpected = _NO_POOLER
     _tied_weights_keys = ["predictions.decoder.bias", "cls.predictions.decoder.weight"]

@@ -86,7 +86,6 @@ class BertForMultipleChoice(HeadModel):
 class BertForTokenClassification(HeadModel):
     """Per-token classifier; ``labels`` of -100 are ignored."""
 
-    _pooling = False
     _keys_to_ignore_on_load_unexpected = _NO_POOLER
 
     def _build_head(self):
@@ -108,7 +107,6 @@ class BertForTokenClassification(HeadModel):
 class BertForQuestionAnswering(HeadModel):
     """Span start / end logits (``qa_outputs``); positions outside the sequence are clamped and ignored."""
 
-    _pooling = False
     _keys_to_ignore_on_load_unexpected = _NO_POOLER
 
     def _build_head(self):
