@@ -72,7 +72,7 @@ class TFAdapter:
         return outputs_to_numpy(out, np.asarray)
 
     def gradients(self, loaded: LoadedModel, batch: Batch) -> dict[str, np.ndarray]:
-        variables = loaded.model._schema_variables()
+        variables = loaded.model.schema_variables()
         names = list(variables)
         with tf.device(loaded.device or "/CPU:0"), tf.GradientTape() as tape:
             loss = loaded.model(_tensors(batch), training=False).loss

@@ -8,13 +8,7 @@ import keras
 import tensorflow as tf
 
 from bert_core.config import BertConfig
-from bert_tf.embeddings import initializer, scope
-
-
-def _dense(config: BertConfig, units: int, name: str, in_dim: int) -> keras.layers.Dense:
-    layer = keras.layers.Dense(units, kernel_initializer=initializer(config), name=name)
-    layer.build((None, None, in_dim))
-    return layer
+from bert_tf.embeddings import dense, initializer, scope
 
 
 class TFBertSelfAttention(keras.layers.Layer):
@@ -26,9 +20,9 @@ class TFBertSelfAttention(keras.layers.Layer):
             self.num_heads = config.num_attention_heads
             self.head_dim = config.head_dim
             h = config.hidden_size
-            self.query = _dense(config, h, "query", h)
-            self.key = _dense(config, h, "key", h)
-            self.value = _dense(config, h, "value", h)
+            self.query = dense(config, h, "query", h)
+            self.key = dense(config, h, "key", h)
+            self.value = dense(config, h, "value", h)
             self.dropout = keras.layers.Dropout(config.attention_probs_dropout_prob)
             self.position_embedding_type = position_embedding_type or config.position_embedding_type
             self.max_positions = config.max_position_embeddings
@@ -86,7 +80,7 @@ class TFBertSelfOutput(keras.layers.Layer):
         super().__init__(**kwargs)
         with scope(self):
             h = config.hidden_size
-            self.dense = _dense(config, h, "dense", h)
+            self.dense = dense(config, h, "dense", h)
             self.LayerNorm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="LayerNorm")
             self.LayerNorm.build((None, None, h))
             self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)

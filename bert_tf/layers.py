@@ -11,8 +11,8 @@ import tensorflow as tf
 from bert_core import outputs as O
 from bert_core.checks import check_model_inputs, check_same_shape
 from bert_core.config import BertConfig
-from bert_tf.attention import TFBertAttention, _dense
-from bert_tf.embeddings import TFBertEmbeddings, scope
+from bert_tf.attention import TFBertAttention
+from bert_tf.embeddings import TFBertEmbeddings, dense, scope
 
 
 def _gelu_tanh(x):
@@ -36,7 +36,7 @@ class TFBertIntermediate(keras.layers.Layer):
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(**kwargs)
         with scope(self):
-            self.dense = _dense(config, config.intermediate_size, "dense", config.hidden_size)
+            self.dense = dense(config, config.intermediate_size, "dense", config.hidden_size)
             self.act = ACTIVATIONS[config.hidden_act]
             self.built = True
 
@@ -48,7 +48,7 @@ class TFBertOutput(keras.layers.Layer):
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(**kwargs)
         with scope(self):
-            self.dense = _dense(config, config.hidden_size, "dense", config.intermediate_size)
+            self.dense = dense(config, config.hidden_size, "dense", config.intermediate_size)
             self.LayerNorm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="LayerNorm")
             self.LayerNorm.build((None, None, config.hidden_size))
             self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
@@ -135,7 +135,7 @@ class TFBertPooler(keras.layers.Layer):
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(**kwargs)
         with scope(self):
-            self.dense = _dense(config, config.hidden_size, "dense", config.hidden_size)
+            self.dense = dense(config, config.hidden_size, "dense", config.hidden_size)
             self.built = True
 
     def call(self, hidden_states):

@@ -149,7 +149,7 @@ def test_gradients(head):
     pt.zero_grad()
     pt(**_torch_inputs(inputs)).loss.backward()
     pt_grads = {name: p.grad.numpy() for name, p in pt.named_parameters() if p.grad is not None}
-    variables = tfm._schema_variables()
+    variables = tfm.schema_variables()
     with tf.GradientTape() as tape:
         loss = tfm(inputs, training=False).loss
     names = list(variables)

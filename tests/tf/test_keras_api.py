@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 import bert_tf
-from bert_core.tokenization_batch import BatchEncoding
+from bert_core.tokenization.batch import BatchEncoding
 from conversion.formats import tf_h5
 from tests.conftest import HEADS, TINY, random_inputs
 from tests.tf.helpers import assert_close, tiny_config
