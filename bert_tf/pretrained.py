@@ -50,6 +50,15 @@ class TFBertPreTrainedModel(TFCheckpointMixin, keras.Model):
         self.config = config
         self.bert = TFBertMainLayer(config, add_pooling_layer=self.add_pooling_layer, name="bert")
 
+    @property
+    def skip_padding(self) -> bool:
+        """Run token-wise layers on real tokens only (``TFBertMainLayer``); set it before tracing the model."""
+        return self.bert.skip_padding
+
+    @skip_padding.setter
+    def skip_padding(self, value: bool) -> None:
+        self.bert.skip_padding = bool(value)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
 
