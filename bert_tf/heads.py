@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from bert_core.config import BertConfig
 from bert_tf.embeddings import TFWeight, dense, initializer, scope
-from bert_tf.layers import ACTIVATIONS
+from bert_tf.layers import activation
 
 
 class TFBertPredictionHeadTransform(keras.layers.Layer):
@@ -19,7 +19,7 @@ class TFBertPredictionHeadTransform(keras.layers.Layer):
         super().__init__(**kwargs)
         with scope(self):
             self.dense = dense(config, config.hidden_size, "dense", config.hidden_size)
-            self.act = ACTIVATIONS[config.hidden_act]
+            self.act = activation(config.hidden_act)
             self.LayerNorm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="LayerNorm")
             self.LayerNorm.build((None, None, config.hidden_size))
             self.built = True

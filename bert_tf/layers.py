@@ -32,12 +32,24 @@ ACTIVATIONS = {
 }
 
 
+def activation(name: str):
+    """``ACTIVATIONS[name]``, computed in float32 for 16-bit inputs and cast back (TensorFlow's CPU erf / tanh
+    kernels are several times slower in bfloat16 than the casts, and float32 is more exact)."""
+    fn = ACTIVATIONS[name]
+
+    def act(x):
+        if x.dtype in (tf.bfloat16, tf.float16):
+            return tf.cast(fn(tf.cast(x, tf.float32)), x.dtype)
+        return fn(x)
+    return act
+
+
 class TFBertIntermediate(keras.layers.Layer):
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(**kwargs)
         with scope(self):
             self.dense = dense(config, config.intermediate_size, "dense", config.hidden_size)
-            self.act = ACTIVATIONS[config.hidden_act]
+            self.act = activation(config.hidden_act)
             self.built = True
 
     def call(self, hidden_states):
