@@ -92,7 +92,7 @@ class TFAdapter:
 
     def gradients(self, loaded: LoadedModel, batch: Batch,
                   probe: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-        variables = loaded.model._schema_variables()
+        variables = loaded.model.schema_variables()
         names = list(variables)
         with tf.device(loaded.device or "/CPU:0"), tf.GradientTape() as tape:
             out = loaded.model(_tensors(batch), training=False)

@@ -8,13 +8,19 @@ import keras
 import tensorflow as tf
 
 from bert_core.config import BertConfig
-from bert_tf.embeddings import initializer, scope
+from bert_tf.embeddings import dense, initializer, scope
 
 
-def _dense(config: BertConfig, units: int, name: str, in_dim: int) -> keras.layers.Dense:
-    layer = keras.layers.Dense(units, kernel_initializer=initializer(config), name=name)
-    layer.build((None, None, in_dim))
-    return layer
+def pack_tokens(x: tf.Tensor, token_index: tf.Tensor) -> tf.Tensor:
+    """[batch, seq, hidden] -> [tokens, hidden]: the rows ``token_index`` (flat ``batch * seq`` positions)."""
+    return tf.gather(tf.reshape(x, (-1, tf.shape(x)[-1])), token_index)
+
+
+def unpack_tokens(x: tf.Tensor, token_index: tf.Tensor, batch, seq) -> tf.Tensor:
+    """[tokens, hidden] -> [batch, seq, hidden], zeros where no token is (the inverse of ``pack_tokens``)."""
+    width = tf.shape(x)[-1]
+    flat = tf.scatter_nd(token_index[:, None], x, tf.stack([batch * seq, width]))
+    return tf.reshape(flat, tf.stack([batch, seq, width]))
 
 
 class TFBertSelfAttention(keras.layers.Layer):
@@ -26,9 +32,9 @@ class TFBertSelfAttention(keras.layers.Layer):
             self.num_heads = config.num_attention_heads
             self.head_dim = config.head_dim
             h = config.hidden_size
-            self.query = _dense(config, h, "query", h)
-            self.key = _dense(config, h, "key", h)
-            self.value = _dense(config, h, "value", h)
+            self.query = dense(config, h, "query", h)
+            self.key = dense(config, h, "key", h)
+            self.value = dense(config, h, "value", h)
             self.dropout = keras.layers.Dropout(config.attention_probs_dropout_prob)
             self.position_embedding_type = position_embedding_type or config.position_embedding_type
             self.max_positions = config.max_position_embeddings
@@ -45,14 +51,21 @@ class TFBertSelfAttention(keras.layers.Layer):
         return tf.transpose(tf.reshape(x, (b, -1, self.num_heads, self.head_dim)), (0, 2, 1, 3))
 
     def call(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None,
-             past_key_value=None, output_attentions=False, training=False):
-        query = self._heads(self.query(hidden_states))
+             past_key_value=None, output_attentions=False, training=False, token_index=None):
+        """``token_index`` given: ``hidden_states`` are [tokens, hidden] (``pack_tokens``), scattered into the
+        [batch, seq] layout of ``attention_mask`` ([batch, 1, 1, seq]) for the scores only."""
+        spread = (lambda x: x) if token_index is None else (
+            lambda x: unpack_tokens(x, token_index, tf.shape(attention_mask)[0], tf.shape(attention_mask)[-1]))
+        query = self._heads(spread(self.query(hidden_states)))
         is_cross = encoder_hidden_states is not None
         if is_cross and past_key_value is not None:
             key, value = past_key_value
         else:
             source = encoder_hidden_states if is_cross else hidden_states
-            key, value = self._heads(self.key(source)), self._heads(self.value(source))
+            if is_cross:
+                key, value = self._heads(self.key(source)), self._heads(self.value(source))
+            else:
+                key, value = self._heads(spread(self.key(source))), self._heads(spread(self.value(source)))
             if past_key_value is not None:
                 key = tf.concat([tf.cast(past_key_value[0], key.dtype), key], axis=2)
                 value = tf.concat([tf.cast(past_key_value[1], value.dtype), value], axis=2)
@@ -76,6 +89,8 @@ class TFBertSelfAttention(keras.layers.Layer):
         context = tf.matmul(probs, value)
         b = tf.shape(context)[0]
         context = tf.reshape(tf.transpose(context, (0, 2, 1, 3)), (b, -1, self.num_heads * self.head_dim))
+        if token_index is not None:
+            context = pack_tokens(context, token_index)
         return context, (probs if output_attentions else None), present
 
 
@@ -86,7 +101,7 @@ class TFBertSelfOutput(keras.layers.Layer):
         super().__init__(**kwargs)
         with scope(self):
             h = config.hidden_size
-            self.dense = _dense(config, h, "dense", h)
+            self.dense = dense(config, h, "dense", h)
             self.LayerNorm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="LayerNorm")
             self.LayerNorm.build((None, None, h))
             self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
@@ -108,9 +123,9 @@ class TFBertAttention(keras.layers.Layer):
             self.built = True
 
     def call(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None,
-             past_key_value=None, output_attentions=False, training=False):
+             past_key_value=None, output_attentions=False, training=False, token_index=None):
         context, probs, present = self.self_attention(
             hidden_states, attention_mask=attention_mask, head_mask=head_mask,
             encoder_hidden_states=encoder_hidden_states, past_key_value=past_key_value,
-            output_attentions=output_attentions, training=training)
+            output_attentions=output_attentions, training=training, token_index=token_index)
         return self.dense_output(context, input_tensor=hidden_states, training=training), probs, present

@@ -14,6 +14,7 @@ import numpy as np
 
 from bert_core.config import BertConfig
 from bert_core.files import atomic_folder
+from bert_tf.keras_internals import own_variables, sublayers
 from conversion import LoadReport, match
 from conversion.formats import tf_h5
 from conversion.names import tf as tf_names
@@ -27,12 +28,12 @@ def tf_variables(model) -> dict:
     out: dict = {}
 
     def walk(layer, prefix: str) -> None:
-        for v in list(layer._trainable_variables) + list(layer._non_trainable_variables):
+        for v in own_variables(layer):
             out.setdefault(prefix + v.name, v)
-        for sub in layer._flatten_layers(include_self=False, recursive=False):
+        for sub in sublayers(layer):
             walk(sub, prefix + sub.name + "/")
 
-    for sub in model._flatten_layers(include_self=False, recursive=False):
+    for sub in sublayers(model):
         walk(sub, sub.name + "/")
     return out
 
@@ -43,7 +44,8 @@ class TFCheckpointMixin:
     head: str = "BertModel"
     config: BertConfig  # set by the host (TFBertPreTrainedModel)
 
-    def _schema_variables(self) -> dict[str, tuple[object, bool]]:
+    def schema_variables(self) -> dict[str, tuple[object, bool]]:
+        """``{schema name: (variable, is_kernel)}``; kernels are stored [in, out] (the schema's transpose)."""
         base = self.head == "BertModel"
         return {tf_names.tf_name_to_schema(name, base): (var, tf_names.is_kernel(name))
                 for name, var in tf_variables(self).items()}
@@ -51,7 +53,7 @@ class TFCheckpointMixin:
     def schema_state_dict(self) -> dict[str, np.ndarray]:
         """The model's weights as the interchange schema (HF PyTorch names, numpy, Linear weights [out, in])."""
         out = {}
-        for name, (var, kernel) in self._schema_variables().items():
+        for name, (var, kernel) in self.schema_variables().items():
             value = np.asarray(var.numpy())
             out[name] = np.ascontiguousarray(value.T if kernel else value)
         return out
@@ -61,7 +63,7 @@ class TFCheckpointMixin:
         from conversion.pretrained import check_tensors
 
         check_tensors(state_dict)
-        variables = self._schema_variables()
+        variables = self.schema_variables()
         expected = {name: tuple(var.shape[::-1] if kernel else var.shape)
                     for name, (var, kernel) in variables.items()}
         state_dict = dict(state_dict)

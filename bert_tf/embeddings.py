@@ -18,6 +18,13 @@ def initializer(config: BertConfig) -> keras.initializers.Initializer:
     return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
 
 
+def dense(config: BertConfig, units: int, name: str, in_dim: int) -> keras.layers.Dense:
+    """A built Dense layer (``kernel`` [in_dim, units], ``bias``) with BERT's initialisation."""
+    layer = keras.layers.Dense(units, kernel_initializer=initializer(config), name=name)
+    layer.build((None, None, in_dim))
+    return layer
+
+
 class TFWeight(keras.layers.Layer):
     """A layer holding one raw ``weight`` matrix (transformers' ``word_embeddings/weight`` and decoder weight)."""
 

@@ -10,17 +10,16 @@ import keras
 import tensorflow as tf
 
 from bert_core.config import BertConfig
-from bert_tf.attention import _dense
-from bert_tf.embeddings import TFWeight, initializer, scope
-from bert_tf.layers import ACTIVATIONS
+from bert_tf.embeddings import TFWeight, dense, initializer, scope
+from bert_tf.layers import activation
 
 
 class TFBertPredictionHeadTransform(keras.layers.Layer):
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(**kwargs)
         with scope(self):
-            self.dense = _dense(config, config.hidden_size, "dense", config.hidden_size)
-            self.act = ACTIVATIONS[config.hidden_act]
+            self.dense = dense(config, config.hidden_size, "dense", config.hidden_size)
+            self.act = activation(config.hidden_act)
             self.LayerNorm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="LayerNorm")
             self.LayerNorm.build((None, None, config.hidden_size))
             self.built = True
@@ -64,7 +63,7 @@ class TFBertNSPHead(keras.layers.Layer):
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(**kwargs)
         with scope(self):
-            self.seq_relationship = _dense(config, 2, "seq_relationship", config.hidden_size)
+            self.seq_relationship = dense(config, 2, "seq_relationship", config.hidden_size)
             self.built = True
 
     def call(self, pooled_output):

@@ -28,7 +28,7 @@ OVERRIDDEN: dict[str, tuple[type, tuple[str, ...]]] = {
 OPTIMIZER_ATTRIBUTES = ("_momentums", "_velocities", "_iterations", "_accumulated_gradients",
                         "_distribution_strategy")
 LAYER_ATTRIBUTES = ("_trainable_variables", "_non_trainable_variables", "_allow_non_tensor_positional_args")
-MODEL_ATTRIBUTES = ("_compile_loss", "_compile_config")  # _compile_loss is also read by bert_tf.pretrained
+MODEL_ATTRIBUTES = ("_compile_loss", "_compile_config")
 
 
 # -- optimizer state ---------------------------------------------------------------------------------------------

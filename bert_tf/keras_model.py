@@ -23,7 +23,7 @@ import tensorflow as tf
 from bert_core import outputs as O
 from bert_core.config import BertConfig
 from bert_tf.keras_internals import (
-    allow_non_tensor_positional_args, auto_name, compiled_with_loss, register_tree_node, sublayers)
+    allow_non_tensor_positional_args, auto_name, register_tree_node, sublayers)
 from bert_tf.pretrained import ARGS, TFBertPreTrainedModel
 
 
@@ -188,9 +188,6 @@ class TFBertKerasModel(TFBertPreTrainedModel):
         if isinstance(y_pred, O.ModelOutput) and y is not None:
             y, y_pred = self._match_outputs(y, y_pred)
         return keras.Model.compute_metrics(self, x, y, y_pred, sample_weight)
-
-    def _user_loss(self) -> bool:
-        return compiled_with_loss(self)  # compile(optimizer) after compile(optimizer, loss): the model's own loss
 
     def fit(self, x=None, *args, **kwargs):
         return super().fit(_plain_dict(x), *args, **kwargs)

@@ -11,8 +11,8 @@ import tensorflow as tf
 from bert_core import outputs as O
 from bert_core.checks import check_model_inputs, check_same_shape
 from bert_core.config import BertConfig
-from bert_tf.attention import TFBertAttention, _dense
-from bert_tf.embeddings import TFBertEmbeddings, scope
+from bert_tf.attention import TFBertAttention, pack_tokens, unpack_tokens
+from bert_tf.embeddings import TFBertEmbeddings, dense, scope
 
 
 def _gelu_tanh(x):
@@ -32,12 +32,24 @@ ACTIVATIONS = {
 }
 
 
+def activation(name: str):
+    """``ACTIVATIONS[name]``, computed in float32 for 16-bit inputs and cast back (TensorFlow's CPU erf / tanh
+    kernels are several times slower in bfloat16 than the casts, and float32 is more exact)."""
+    fn = ACTIVATIONS[name]
+
+    def act(x):
+        if x.dtype in (tf.bfloat16, tf.float16):
+            return tf.cast(fn(tf.cast(x, tf.float32)), x.dtype)
+        return fn(x)
+    return act
+
+
 class TFBertIntermediate(keras.layers.Layer):
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(**kwargs)
         with scope(self):
-            self.dense = _dense(config, config.intermediate_size, "dense", config.hidden_size)
-            self.act = ACTIVATIONS[config.hidden_act]
+            self.dense = dense(config, config.intermediate_size, "dense", config.hidden_size)
+            self.act = activation(config.hidden_act)
             self.built = True
 
     def call(self, hidden_states):
@@ -48,7 +60,7 @@ class TFBertOutput(keras.layers.Layer):
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(**kwargs)
         with scope(self):
-            self.dense = _dense(config, config.hidden_size, "dense", config.intermediate_size)
+            self.dense = dense(config, config.hidden_size, "dense", config.intermediate_size)
             self.LayerNorm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="LayerNorm")
             self.LayerNorm.build((None, None, config.hidden_size))
             self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
@@ -76,11 +88,12 @@ class TFBertLayer(keras.layers.Layer):
             self.built = True
 
     def call(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None,
-             encoder_attention_mask=None, past_key_value=None, output_attentions=False, training=False):
+             encoder_attention_mask=None, past_key_value=None, output_attentions=False, training=False,
+             token_index=None):
         self_past = past_key_value[:2] if past_key_value is not None else None
         attn_out, self_probs, present = self.attention(
             hidden_states, attention_mask=attention_mask, head_mask=head_mask, past_key_value=self_past,
-            output_attentions=output_attentions, training=training)
+            output_attentions=output_attentions, training=training, token_index=token_index)
         cross_probs = None
         if self.is_decoder and encoder_hidden_states is not None:
             if not self.add_cross_attention:
@@ -107,7 +120,8 @@ class TFBertEncoder(keras.layers.Layer):
 
     def call(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None,
              encoder_attention_mask=None, past_key_values=None, use_cache=False, output_attentions=False,
-             output_hidden_states=False, training=False):
+             output_hidden_states=False, training=False, token_index=None):
+        """``token_index`` given: ``hidden_states`` (and the returned ones) are [tokens, hidden] (``pack_tokens``)."""
         all_hidden = (hidden_states,) if output_hidden_states else None
         all_attn = () if output_attentions else None
         all_cross = () if output_attentions and encoder_hidden_states is not None else None
@@ -117,7 +131,7 @@ class TFBertEncoder(keras.layers.Layer):
             hidden_states, probs, cross, present = layer(
                 hidden_states, attention_mask=attention_mask, head_mask=None if head_mask is None else head_mask[i],
                 encoder_hidden_states=encoder_hidden_states, encoder_attention_mask=encoder_attention_mask,
-                past_key_value=past, output_attentions=output_attentions, training=training)
+                past_key_value=past, output_attentions=output_attentions, training=training, token_index=token_index)
             if use_cache:
                 presents += (present,)
             if output_attentions:
@@ -135,7 +149,7 @@ class TFBertPooler(keras.layers.Layer):
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(**kwargs)
         with scope(self):
-            self.dense = _dense(config, config.hidden_size, "dense", config.hidden_size)
+            self.dense = dense(config, config.hidden_size, "dense", config.hidden_size)
             self.built = True
 
     def call(self, hidden_states):
@@ -167,12 +181,19 @@ def _extended_mask(mask: tf.Tensor) -> tf.Tensor:
 
 
 class TFBertMainLayer(keras.layers.Layer):
-    """Embeddings, encoder and (optional) pooler: transformers' ``bert`` layer."""
+    """Embeddings, encoder and (optional) pooler: transformers' ``bert`` layer.
+
+    ``skip_padding = True`` (encoders with a [batch, seq] mask): token-wise work (Dense, LayerNorm, activations)
+    runs on the real tokens only, gathered as [tokens, hidden]; attention scatters them back to [batch, seq].
+    Real tokens' outputs equal the padded computation's; padded positions of the hidden states are 0 (transformers
+    leaves values computed from padding there). Set it before a ``tf.function`` traces the model.
+    """
 
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
         with scope(self):
             self.config = config
+            self.skip_padding = False
             self.embeddings = TFBertEmbeddings(config, name="embeddings")
             self.encoder = TFBertEncoder(config, name="encoder")
             self.pooler = TFBertPooler(config, name="pooler") if add_pooling_layer else None
@@ -242,10 +263,19 @@ class TFBertMainLayer(keras.layers.Layer):
             head_mask = head_mask[:, None, :, None, None]
         embeddings = self.embeddings(input_ids, token_type_ids=token_type_ids, position_ids=position_ids,
                                      inputs_embeds=inputs_embeds, past_length=past_len, training=training)
+        token_index = None
+        if self.skip_padding and not self.config.is_decoder and mask.shape.rank == 2:
+            token_index = tf.cast(tf.where(tf.reshape(mask, (-1,)) > 0.5)[:, 0], tf.int32)
+            embeddings = pack_tokens(embeddings, token_index)
         hidden, all_hidden, all_attn, all_cross, presents = self.encoder(
             embeddings, attention_mask=extended, head_mask=head_mask, encoder_hidden_states=encoder_hidden_states,
             encoder_attention_mask=encoder_extended, past_key_values=past_key_values, use_cache=use_cache,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states, training=training)
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states, training=training,
+            token_index=token_index)
+        if token_index is not None:
+            hidden = unpack_tokens(hidden, token_index, batch, seq_len)
+            if all_hidden is not None:
+                all_hidden = tuple(unpack_tokens(h, token_index, batch, seq_len) for h in all_hidden)
         pooled = self.pooler(hidden) if self.pooler is not None else None
         return O.BaseModelOutputWithPoolingAndCrossAttentions(
             last_hidden_state=hidden, pooler_output=pooled, hidden_states=all_hidden, past_key_values=presents,

@@ -16,13 +16,18 @@ import tensorflow as tf
 from bert_core import outputs as O
 from bert_core.config import BertConfig
 from bert_tf import losses
-from bert_tf.attention import _dense
+from bert_tf.embeddings import dense
 from bert_tf.generation import TFGenerationMixin
 from bert_tf.heads import TFBertMLMHead, TFBertNSPHead
 from bert_tf.keras_model import TFBertKerasModel
-from bert_tf.pretrained import _call_doc
+from bert_tf.pretrained import call_doc
 
 logger = logging.getLogger("bert_tf")
+
+
+def _fields(out, **head) -> dict:
+    """A head output's fields by name: the head's own plus the encoder's ``hidden_states`` and ``attentions``."""
+    return dict(head, hidden_states=out.hidden_states, attentions=out.attentions)
 
 
 class TFBertModel(TFBertKerasModel):
@@ -49,8 +54,9 @@ class TFBertForPreTraining(TFBertKerasModel):
         loss = None
         if x.get("labels") is not None and x.get("next_sentence_label") is not None:
             loss = losses.pretraining_loss(prediction, relationship, x["labels"], x["next_sentence_label"])
-        return self._finish(O.BertForPreTrainingOutput(loss, prediction, relationship, out.hidden_states,
-                                                       out.attentions), x)
+        return self._finish(O.BertForPreTrainingOutput(
+            loss=loss, prediction_logits=prediction, seq_relationship_logits=relationship,
+            hidden_states=out.hidden_states, attentions=out.attentions), x)
 
 
 class _MLMModel(TFBertKerasModel):
@@ -68,7 +74,7 @@ class TFBertForMaskedLM(_MLMModel):
         out = self._bert(x, training)
         logits = self.mlm(out.last_hidden_state, word_embeddings=self.bert.embeddings.word_embeddings.weight)
         loss = losses.masked_lm_loss(logits, x["labels"]) if x.get("labels") is not None else None
-        return self._finish(O.MaskedLMOutput(loss, logits, out.hidden_states, out.attentions), x)
+        return self._finish(O.MaskedLMOutput(**_fields(out, loss=loss, logits=logits)), x)
 
 
 class TFBertLMHeadModel(TFGenerationMixin, _MLMModel):
@@ -90,7 +96,8 @@ class TFBertLMHeadModel(TFGenerationMixin, _MLMModel):
         logits = self.mlm(out.last_hidden_state, word_embeddings=self.bert.embeddings.word_embeddings.weight)
         loss = losses.causal_lm_loss(logits, x["labels"]) if x.get("labels") is not None else None
         return self._finish(O.CausalLMOutputWithCrossAttentions(
-            loss, logits, out.past_key_values, out.hidden_states, out.attentions, out.cross_attentions), x)
+            loss=loss, logits=logits, past_key_values=out.past_key_values, hidden_states=out.hidden_states,
+            attentions=out.attentions, cross_attentions=out.cross_attentions), x)
 
 
 class TFBertForNextSentencePrediction(TFBertKerasModel):
@@ -106,7 +113,7 @@ class TFBertForNextSentencePrediction(TFBertKerasModel):
         logits = self.nsp(out.pooler_output)
         labels = x.get("next_sentence_label", x.get("labels"))
         loss = losses.cross_entropy(logits, labels) if labels is not None else None
-        return self._finish(O.NextSentencePredictorOutput(loss, logits, out.hidden_states, out.attentions), x)
+        return self._finish(O.NextSentencePredictorOutput(**_fields(out, loss=loss, logits=logits)), x)
 
 
 class _Classifier(TFBertKerasModel):
@@ -117,7 +124,7 @@ class _Classifier(TFBertKerasModel):
         rate = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
         self.dropout = keras.layers.Dropout(rate)
         units = config.num_labels if self.units is None else self.units
-        self.classifier = _dense(config, units, self.classifier_name, config.hidden_size)
+        self.classifier = dense(config, units, self.classifier_name, config.hidden_size)
 
 
 class TFBertForSequenceClassification(_Classifier):
@@ -133,7 +140,7 @@ class TFBertForSequenceClassification(_Classifier):
             labels = tf.convert_to_tensor(x["labels"])
             loss = losses.sequence_classification_loss(logits, labels, self.config.num_labels,
                                                        self.config.problem_type)
-        return self._finish(O.SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions), x)
+        return self._finish(O.SequenceClassifierOutput(**_fields(out, loss=loss, logits=logits)), x)
 
 
 class TFBertForMultipleChoice(_Classifier):
@@ -155,7 +162,7 @@ class TFBertForMultipleChoice(_Classifier):
         out = self._bert(x, training, **flat)
         logits = tf.reshape(self.classifier(self.dropout(out.pooler_output, training=training)), (-1, num_choices))
         loss = losses.cross_entropy(logits, x["labels"]) if x.get("labels") is not None else None
-        return self._finish(O.MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions), x)
+        return self._finish(O.MultipleChoiceModelOutput(**_fields(out, loss=loss, logits=logits)), x)
 
 
 class TFBertForTokenClassification(_Classifier):
@@ -168,7 +175,7 @@ class TFBertForTokenClassification(_Classifier):
         out = self._bert(x, training)
         logits = self.classifier(self.dropout(out.last_hidden_state, training=training))
         loss = losses.cross_entropy(logits, x["labels"]) if x.get("labels") is not None else None
-        return self._finish(O.TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), x)
+        return self._finish(O.TokenClassifierOutput(**_fields(out, loss=loss, logits=logits)), x)
 
 
 class TFBertForQuestionAnswering(TFBertKerasModel):
@@ -178,7 +185,7 @@ class TFBertForQuestionAnswering(TFBertKerasModel):
     label_names = ("start_positions", "end_positions")
 
     def _build_head(self, config: BertConfig) -> None:
-        self.qa_outputs = _dense(config, config.num_labels, "qa_outputs", config.hidden_size)
+        self.qa_outputs = dense(config, config.num_labels, "qa_outputs", config.hidden_size)
 
     def _forward(self, x: dict, training):
         out = self._bert(x, training)
@@ -190,12 +197,13 @@ class TFBertForQuestionAnswering(TFBertKerasModel):
         loss = None
         if x.get("start_positions") is not None and x.get("end_positions") is not None:
             loss = losses.question_answering_loss(start, end, x["start_positions"], x["end_positions"])
-        return self._finish(O.QuestionAnsweringModelOutput(loss, start, end, out.hidden_states, out.attentions), x)
+        return self._finish(O.QuestionAnsweringModelOutput(
+            **_fields(out, loss=loss, start_logits=start, end_logits=end)), x)
 
 
 def _register(cls):
     """Keras-serializable as ``bertzoo>TFBert...`` (``model.save("x.keras")`` / ``keras.models.load_model``)."""
-    return keras.saving.register_keras_serializable(package="bertzoo")(_call_doc(cls))
+    return keras.saving.register_keras_serializable(package="bertzoo")(call_doc(cls))
 
 
 MODEL_CLASSES: dict[str, type] = {cls.head: _register(cls) for cls in (

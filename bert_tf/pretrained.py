@@ -15,6 +15,7 @@ from bert_core import outputs as O
 from bert_core.config import BertConfig
 from bert_core.heads import framework_class_name
 from bert_tf.checkpoint import TFCheckpointMixin
+from bert_tf.keras_internals import compiled_with_loss
 from bert_tf.layers import TFBertMainLayer
 
 
@@ -48,6 +49,15 @@ class TFBertPreTrainedModel(TFCheckpointMixin, keras.Model):
         config.validate_for_model()
         self.config = config
         self.bert = TFBertMainLayer(config, add_pooling_layer=self.add_pooling_layer, name="bert")
+
+    @property
+    def skip_padding(self) -> bool:
+        """Run token-wise layers on real tokens only (``TFBertMainLayer``); set it before tracing the model."""
+        return self.bert.skip_padding
+
+    @skip_padding.setter
+    def skip_padding(self, value: bool) -> None:
+        self.bert.skip_padding = bool(value)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
@@ -83,6 +93,11 @@ class TFBertPreTrainedModel(TFCheckpointMixin, keras.Model):
         merged["use_cache"] = bool(c.is_decoder and use_cache)
         return merged
 
+    def encode(self, inputs: dict, training=False):
+        """The ``bert`` main layer's output (``BaseModelOutputWithPoolingAndCrossAttentions``) for a dict of model
+        inputs, without any head (labels are not allowed in ``inputs``)."""
+        return self._bert(self._inputs(inputs, {}), training)
+
     def _bert(self, x: dict, training, **overrides):
         args = {k: x.get(k) for k in ARGS if k != "return_dict"}
         args.update(overrides)
@@ -94,7 +109,7 @@ class TFBertPreTrainedModel(TFCheckpointMixin, keras.Model):
 
     # -- Keras training ------------------------------------------------------------------------------------
     def _user_loss(self) -> bool:
-        return getattr(self, "_compile_loss", None) is not None
+        return compiled_with_loss(self)  # compile(optimizer) after compile(optimizer, loss): the model's own loss
 
     def _labels_into_inputs(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -147,7 +162,8 @@ class TFBertPreTrainedModel(TFCheckpointMixin, keras.Model):
         return {"input_ids": tf.constant([[7, 6, 0, 0, 1], [1, 2, 3, 0, 0]], tf.int32)}
 
 
-def _call_doc(cls):
+def call_doc(cls):
+    """Append what ``call`` returns to a TFBert* class docstring."""
     cls.__doc__ = (cls.__doc__ or f"transformers' {framework_class_name(cls.head, 'tf')}.") + (
         f" Call returns {cls.output_class.__name__} (its tuple with return_dict=False).")
     return cls

@@ -56,7 +56,7 @@ class TrainingModule(keras.Model):
         m = self.bert_model
         labels = tf.reshape(inputs.pop("labels"), (-1,))
         next_sentence_label = inputs.pop("next_sentence_label")
-        out = m._bert(m._inputs(inputs, {}), training)
+        out = m.encode(inputs, training)
         hidden = out.last_hidden_state
         picked = tf.reshape(tf.where(tf.not_equal(labels, losses.IGNORE_INDEX)), (-1,))
         selected = tf.gather(tf.reshape(hidden, (-1, tf.shape(hidden)[-1])), picked)
@@ -94,4 +94,4 @@ class TrainingModule(keras.Model):
 
 def schema_variables(model: keras.Model) -> dict[str, tf.Variable]:
     """The model's trainable variables keyed by interchange-schema name (``conversion/names/tf.py``)."""
-    return {name: var for name, (var, _) in model._schema_variables().items() if var.trainable}
+    return {name: var for name, (var, _) in model.schema_variables().items() if var.trainable}

@@ -75,3 +75,21 @@ def test_keras_upper_bound_is_the_next_minor():
     assert bound, "pyproject.toml must bound keras (private Keras internals: see bert_tf/keras_internals.py)"
     major, minor = (int(x) for x in keras.__version__.split(".")[:2])
     assert (major, minor) < (int(bound[1]), int(bound[2])), f"installed keras {keras.__version__} is above the bound"
+
+
+def test_no_private_keras_names_or_cross_module_private_imports_outside_keras_internals():
+    """Private Keras names live in keras_internals only; no bert_tf module imports another's private name."""
+    import ast
+
+    root = pathlib.Path(ki.__file__).parent
+    private_keras = ("_trainable_variables", "_non_trainable_variables", "_flatten_layers", "_compile_loss",
+                     "_compile_config")
+    for path in root.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bert_tf"):
+                assert not [a.name for a in node.names if a.name.startswith("_")], (path.name, node.module)
+            if path.name != "keras_internals.py":
+                names = {node.attr} if isinstance(node, ast.Attribute) else (
+                    {node.value} if isinstance(node, ast.Constant) and isinstance(node.value, str) else set())
+                assert not names & set(private_keras), (path.name, names)

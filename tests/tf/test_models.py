@@ -119,3 +119,17 @@ def test_refuses_another_keras_backend():
 
     proc = run_python("import bert_tf", {"KERAS_BACKEND": "jax"})
     assert proc.returncode != 0 and "KERAS_BACKEND=tensorflow" in proc.stderr
+
+
+def test_output_dataclasses_are_built_by_keyword():
+    """A reorder of bert_core.outputs fields must never silently swap values: no positional ``O.X(...)`` calls."""
+    import ast
+    import pathlib
+
+    import bert_tf
+
+    for path in pathlib.Path(bert_tf.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "O":
+                assert not node.args, f"{path.name}:{node.lineno} builds O.{node.func.attr} positionally"

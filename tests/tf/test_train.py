@@ -258,3 +258,13 @@ def test_multi_worker_mirrored_strategy_equals_one_device(tmp_path):
     trained = bert_tf.TFBertForPreTraining.from_pretrained(tmp_path / "out").schema_state_dict()
     for name, value in model.schema_state_dict().items():
         np.testing.assert_allclose(trained[name], value, atol=1e-5, err_msg=name)
+
+
+def test_adamw_step_is_one_fused_kernel_per_variable():
+    """Without gradient accumulation the update is TF's fused ResourceApplyAdam (one pass over var, m, v)."""
+    config = TrainingConfig(learning_rate=0.1, warmup_steps=0, total_steps=4, weight_decay=0.3, max_grad_norm=0.5)
+    variables = {"bert.pooler.dense.weight": keras.Variable(np.ones((3, 2), np.float32), name="w")}
+    optimizer = build_optimizer(variables, config)
+    apply = tf.function(lambda g: optimizer.apply([g], list(variables.values())))
+    graph = apply.get_concrete_function(tf.TensorSpec((3, 2), tf.float32)).graph.as_graph_def()
+    assert "ResourceApplyAdam" in str(graph)
