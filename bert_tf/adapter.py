@@ -68,7 +68,10 @@ class TFAdapter:
         return LoadedModel("tf", head, model, model.config, dev)
 
     def optimize(self, loaded: LoadedModel, **options: Any) -> LoadedModel:
-        """Nothing to switch yet: the plain Keras call is bert_tf's inference path."""
+        """Dense layers, LayerNorm and activations on the real tokens only (``model.skip_padding``); padded
+        positions of the hidden states come back as zeros, right padding keeps the pooler exact."""
+        loaded.model.skip_padding = True
+        loaded.optimized = True
         return loaded
 
     def build(self, config: Any, head: str, state_dict: dict[str, np.ndarray] | None = None,

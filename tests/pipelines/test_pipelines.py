@@ -268,3 +268,14 @@ def test_flax_pipelines_pack_sequences_without_padding(tiny_model_dirs, monkeypa
     plain = pipeline("feature-extraction", model=folder, framework="flax", batch_size=3, optimize=False)(texts)
     assert calls == [3]
     _close(packed, plain, "packed vs padded")
+
+
+def test_tensorflow_pipelines_skip_padding_by_default(tiny_model_dirs):
+    require("bert_tf")
+    folder = tiny_model_dirs["BertForQuestionAnswering"]
+    item = {"question": "who rides a horse?", "context": "john rides a horse. mary plays music in london."}
+    fast = pipeline("question-answering", model=folder, framework="tf")
+    plain = pipeline("question-answering", model=folder, framework="tf", optimize=False)
+    assert fast.loaded.model.skip_padding and not getattr(plain.loaded.model, "skip_padding", False)
+    _close(fast([item, {**item, "question": "who?"}], top_k=3), plain([item, {**item, "question": "who?"}], top_k=3),
+           "skip_padding vs plain")
