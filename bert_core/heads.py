@@ -36,6 +36,8 @@ class Head:
     """transformers' Auto class for the head (``AutoModelForMaskedLM``; TF and Flax prefix it)."""
     token_outputs: tuple[str, ...] = ()
     """Output fields with a sequence axis (one value per token); the others are one value per row."""
+    tf_label_names: tuple[str, ...] | None = None
+    """transformers' TF label arguments where they differ from PyTorch's (None: ``label_names``)."""
 
     @property
     def tf_name(self) -> str:
@@ -62,7 +64,8 @@ HEAD_TABLE: tuple[Head, ...] = (
          task="mlm", auto_name="AutoModelForMaskedLM", token_outputs=("logits",)),
     Head("BertForNextSentencePrediction", pooled=True, nsp=True, classifier="cls.seq_relationship",
          classifier_outputs=2, label_names=("labels",), output_class="NextSentencePredictorOutput",
-         loss="next_sentence", auto_name="AutoModelForNextSentencePrediction"),
+         loss="next_sentence", auto_name="AutoModelForNextSentencePrediction",
+         tf_label_names=("next_sentence_label", "labels")),
     Head("BertForSequenceClassification", pooled=True, classifier="classifier", classifier_outputs="num_labels",
          label_names=("labels",), output_class="SequenceClassifierOutput", loss="sequence_classification",
          task="sequence-classification", auto_name="AutoModelForSequenceClassification"),

@@ -41,7 +41,6 @@ class TFBertModel(TFBertKerasModel):
 class TFBertForPreTraining(TFBertKerasModel):
     head = "BertForPreTraining"
     output_class = O.BertForPreTrainingOutput
-    label_names = ("labels", "next_sentence_label")
 
     def _build_head(self, config: BertConfig) -> None:
         self.nsp = TFBertNSPHead(config, name="nsp___cls")
@@ -60,7 +59,6 @@ class TFBertForPreTraining(TFBertKerasModel):
 
 
 class _MLMModel(TFBertKerasModel):
-    add_pooling_layer = False
 
     def _build_head(self, config: BertConfig) -> None:
         self.mlm = TFBertMLMHead(config, name="mlm___cls")
@@ -103,7 +101,6 @@ class TFBertLMHeadModel(TFGenerationMixin, _MLMModel):
 class TFBertForNextSentencePrediction(TFBertKerasModel):
     head = "BertForNextSentencePrediction"
     output_class = O.NextSentencePredictorOutput
-    label_names = ("next_sentence_label", "labels")
 
     def _build_head(self, config: BertConfig) -> None:
         self.nsp = TFBertNSPHead(config, name="nsp___cls")
@@ -168,7 +165,6 @@ class TFBertForMultipleChoice(_Classifier):
 class TFBertForTokenClassification(_Classifier):
     head = "BertForTokenClassification"
     output_class = O.TokenClassifierOutput
-    add_pooling_layer = False
     units = None
 
     def _forward(self, x: dict, training):
@@ -181,8 +177,6 @@ class TFBertForTokenClassification(_Classifier):
 class TFBertForQuestionAnswering(TFBertKerasModel):
     head = "BertForQuestionAnswering"
     output_class = O.QuestionAnsweringModelOutput
-    add_pooling_layer = False
-    label_names = ("start_positions", "end_positions")
 
     def _build_head(self, config: BertConfig) -> None:
         self.qa_outputs = dense(config, config.num_labels, "qa_outputs", config.hidden_size)

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from bert_core import outputs as O
 from bert_core.config import BertConfig
-from bert_core.heads import framework_class_name
+from bert_core.heads import HEADS_BY_NAME, framework_class_name
 from bert_tf.checkpoint import TFCheckpointMixin
 from bert_tf.keras_internals import compiled_with_loss
 from bert_tf.layers import TFBertMainLayer
@@ -41,8 +41,16 @@ ARGS = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "head_m
 class TFBertPreTrainedModel(TFCheckpointMixin, keras.Model):
     """Base of every TFBert* class: input unpacking, output packing, Keras training hooks, checkpoints."""
 
-    label_names: tuple[str, ...] = ("labels",)
+    head: str = "BertModel"
+    label_names: tuple[str, ...] = ()
     add_pooling_layer = True
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        """The head's label arguments and pooler come from the head table (``bert_core.heads``)."""
+        super().__init_subclass__(**kwargs)
+        row = HEADS_BY_NAME[cls.head]
+        cls.label_names = row.tf_label_names or row.label_names
+        cls.add_pooling_layer = row.pooled
 
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(**kwargs)
