@@ -16,11 +16,16 @@ _FENCE = re.compile(r"^(?P<indent> *)```python\s*$")
 NO_RUN = "<!-- no-run -->"
 
 
-def python_blocks(path: str | pathlib.Path) -> list[tuple[int, str]]:
-    """``(line number of the first code line, code)`` for every ```python block, indentation removed."""
+def python_blocks(path: str | pathlib.Path, section: str | None = None) -> list[tuple[int, str]]:
+    """``(line number of the first code line, code)`` for every ```python block, indentation removed; with
+    ``section``, only the blocks under the ``## <section>`` heading (up to the next ``## ``)."""
     lines = pathlib.Path(path).read_text(encoding="utf-8").splitlines()
-    blocks, i = [], 0
-    while i < len(lines):
+    first, last = 0, len(lines)
+    if section is not None:
+        first = lines.index(f"## {section}")
+        last = next((j for j in range(first + 1, len(lines)) if lines[j].startswith("## ")), len(lines))
+    blocks, i = [], first
+    while i < last:
         m = _FENCE.match(lines[i])
         if not m:
             i += 1
@@ -38,10 +43,12 @@ def python_blocks(path: str | pathlib.Path) -> list[tuple[int, str]]:
     return blocks
 
 
-def run_python_blocks(path: str | pathlib.Path, namespace: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Execute the page's blocks in order in one namespace; raise AssertionError naming ``page:line`` on failure."""
+def run_python_blocks(path: str | pathlib.Path, namespace: dict[str, Any] | None = None,
+                      section: str | None = None) -> dict[str, Any]:
+    """Execute the page's blocks (of ``section`` if given) in order in one namespace; raise AssertionError naming
+    ``page:line`` on failure."""
     namespace = {"__name__": "__docs__"} if namespace is None else namespace
-    for line, code in python_blocks(path):
+    for line, code in python_blocks(path, section):
         try:
             exec(compile(code, f"{path}:{line}", "exec"), namespace)  # noqa: S102 (our own documentation)
         except Exception as exc:  # noqa: BLE001

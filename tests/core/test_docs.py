@@ -37,3 +37,13 @@ def test_api_reference_lists_every_head_of_every_framework():
     for row in HEAD_TABLE:
         for package, framework in (("bert_torch", "pt"), ("bert_tf", "tf"), ("bert_flax", "flax")):
             assert f"::: {package}.modeling.{row.class_name(framework)}" in text
+
+
+def test_snippet_extractor_sections_and_no_run(tmp_path):
+    from tests.docs_snippets import python_blocks
+
+    page = tmp_path / "page.md"
+    page.write_text("x\n```python\na = 1\n```\n## TensorFlow\n```python\nb = 2\n```\n```bash\nls\n```\n"
+                    "<!-- no-run -->\n```python\nskipped\n```\n## Flax\n```python\nc\n```\n")
+    assert [code for _, code in python_blocks(page)] == ["a = 1\n", "b = 2\n", "c\n"]
+    assert python_blocks(page, "TensorFlow") == [(7, "b = 2\n")]
