@@ -15,8 +15,6 @@ from bert_core.training import TrainingConfig
 
 def training_config(args: argparse.Namespace) -> TrainingConfig:
     """The ``TrainingConfig`` the arguments describe (raises ``ValueError`` for bad values)."""
-    if getattr(args, "pack", False) and getattr(args, "framework", None) == "tf":
-        raise ValueError("--pack is not supported by --framework tf yet (pt and flax train packed rows)")
     return TrainingConfig(
         task=args.task, learning_rate=args.lr, warmup_steps=args.warmup_steps, total_steps=args.steps,
         weight_decay=args.weight_decay, adam_beta1=args.adam_betas[0], adam_beta2=args.adam_betas[1],

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 import tensorflow as tf
 
+from bert_core.data import PACKED_FIELDS
 from bert_core.training import INPUT_FIELDS, TrainingConfig
 
 STRATEGIES = ("auto", "none", "ddp", "mirrored", "multi-worker", "tpu")
@@ -135,6 +136,15 @@ class ReplayableBatches:
 
 
 def batch_fields(batch: Mapping[str, np.ndarray], config: TrainingConfig) -> list[str]:
+    """The fields of ``batch`` the train step reads: the model inputs and ``config``'s labels, or every
+    ``bert_core.data.PACKED_FIELDS`` field for packed pre-training rows (``example_ids`` in the batch)."""
+    if "example_ids" in batch:
+        if config.task != "pretraining":
+            raise ValueError(f"packed rows (example_ids) are for pretraining, the config's task is {config.task!r}")
+        missing = [k for k in PACKED_FIELDS if k not in batch]
+        if missing:
+            raise ValueError(f"the packed batches lack {', '.join(missing)} (they have {', '.join(sorted(batch))})")
+        return list(PACKED_FIELDS)
     missing = [k for k in ("input_ids", *config.label_fields) if k not in batch]
     if missing:
         raise ValueError(f"the {config.task} batches lack {', '.join(missing)} (they have {', '.join(sorted(batch))})")

@@ -3,6 +3,11 @@
 ``compute_loss`` divides the loss by the number of replicas (summing replica gradients then gives the gradient of
 the mean loss); ``sparse_mlm`` runs the MLM head of ``TFBertForPreTraining`` on labelled positions only (same loss
 as the full head, fewer FLOPs); the ``step_loss`` metric reports the replica-averaged loss of the last step.
+
+Packed pre-training rows (``bert_core.data.packing``: ``example_ids`` and ``cls_positions`` in the batch) always take
+the sparse path: block-diagonal attention from ``example_ids``, the rows' own ``position_ids``, and next-sentence
+prediction on the pooler at each example's [CLS], averaged over the real examples -- the loss and gradients of the
+same examples unpacked.
 """
 
 from __future__ import annotations
@@ -48,21 +53,42 @@ class TrainingModule(keras.Model):
         self.built = True
 
     def call(self, inputs, training=False):
-        if self.sparse_mlm:
-            return self._sparse_pretraining_loss(dict(inputs), training)
+        packed = "example_ids" in inputs  # packed rows always take this path (it knows cls_positions)
+        if packed and self.bert_model.head != "BertForPreTraining":
+            raise ValueError(f"packed rows (example_ids) train a BertForPreTraining, got a "
+                             f"{type(self.bert_model).__name__}")
+        if self.sparse_mlm or packed:
+            return self._pretraining_loss(dict(inputs), training)
         return self.bert_model(dict(inputs), training=training, return_dict=True).loss
 
-    def _sparse_pretraining_loss(self, inputs: dict, training):
+    def _pretraining_loss(self, inputs: dict, training):
+        """The pre-training loss, MLM on the labelled positions only with ``sparse_mlm`` (else on every position;
+        the same mean over the micro-batch's labelled tokens, static shapes for XLA); NSP on the pooler output,
+        or for packed rows on the pooler at every example's [CLS] (``cls_positions``; -100 labels in empty slots
+        are ignored, so it is the mean over the real examples)."""
         m = self.bert_model
         labels = tf.reshape(inputs.pop("labels"), (-1,))
-        next_sentence_label = inputs.pop("next_sentence_label")
+        next_sentence_label = tf.reshape(inputs.pop("next_sentence_label"), (-1,))
+        cls_positions = None
+        if "example_ids" in inputs:
+            ids = inputs.pop("example_ids")
+            cls_positions = inputs.pop("cls_positions")
+            # block diagonal: a token attends to its own example only (padding, id 0, to padding)
+            inputs["attention_mask"] = tf.cast(ids[:, :, None] == ids[:, None, :], tf.int32)
         out = m.encode(inputs, training)
         hidden = out.last_hidden_state
-        picked = tf.reshape(tf.where(tf.not_equal(labels, losses.IGNORE_INDEX)), (-1,))
-        selected = tf.gather(tf.reshape(hidden, (-1, tf.shape(hidden)[-1])), picked)
+        width = tf.shape(hidden)[-1]
+        selected = tf.reshape(hidden, (-1, width))
+        if self.sparse_mlm:
+            picked = tf.reshape(tf.where(tf.not_equal(labels, losses.IGNORE_INDEX)), (-1,))
+            selected, labels = tf.gather(selected, picked), tf.gather(labels, picked)
         mlm = m.mlm(selected, word_embeddings=m.bert.embeddings.word_embeddings.weight)
-        nsp = m.nsp(out.pooler_output)
-        return losses.pretraining_loss(mlm, nsp, tf.gather(labels, picked), next_sentence_label)
+        if cls_positions is None:
+            pooled = out.pooler_output
+        else:
+            at_cls = tf.gather(hidden, cls_positions, batch_dims=1)  # [B, max_per_row, H]
+            pooled = m.bert.pooler(tf.reshape(at_cls, (-1, 1, width)))
+        return losses.pretraining_loss(mlm, m.nsp(pooled), labels, next_sentence_label)
 
     def train_step(self, data):
         logs = super().train_step(data)

@@ -135,10 +135,8 @@ def test_config_and_cli_switch(tmp_path):
     train_cli.add_train_parser(parser.add_subparsers())
     args = parser.parse_args(["train", "--config", "c.json", "--train-files", "a.txt", "--output-dir", "o", "--pack"])
     assert train_args.training_config(args).packing
-    args.framework = "tf"  # until bert_tf reads packed rows, it must not train on them as plain rows
-    with pytest.raises(ValueError, match="--pack is not supported by --framework tf yet"):
-        train_args.training_config(args)
-    args.framework = "pt"
+    args.framework = "tf"  # every framework trains packed rows
+    assert train_args.training_config(args).packing
     args = parser.parse_args(["train", "--config", "c.json", "--train-files", "a.txt", "--output-dir", "o"])
     assert not train_args.training_config(args).packing
     np.savez(tmp_path / "a.npz", input_ids=np.zeros((2, 8), np.int32))
