@@ -15,6 +15,7 @@ import os
 import tensorflow as tf
 
 from bert_core.files import atomic_folder
+from bert_core.heads import HEADS_BY_NAME
 
 
 def _tensors(output) -> dict[str, tf.Tensor]:
@@ -45,7 +46,7 @@ def export_saved_model(model, tokenizer, path: str | os.PathLike, *, pair: bool 
     """
     limit = max_length or tokenizer.max_length or model.config.max_position_embeddings
     module = _Exported(model, tokenizer)
-    multiple_choice = model.head == "BertForMultipleChoice"
+    multiple_choice = HEADS_BY_NAME[model.head].choices_axis
 
     def run(text, text_pair=None):
         enc = tokenizer(text, text_pair, max_length=limit, truncation=tokenizer.truncation or True)
@@ -67,7 +68,7 @@ def export_saved_model(model, tokenizer, path: str | os.PathLike, *, pair: bool 
 
 def export_serving_model(model, export_dir: str | os.PathLike, version: int = 1) -> str:
     """Write the model alone as ``<export_dir>/<version>/`` (TF Serving's layout); returns that folder."""
-    rank = 3 if model.head == "BertForMultipleChoice" else 2
+    rank = 3 if HEADS_BY_NAME[model.head].choices_axis else 2
     shape = [None] * rank
     spec = {name: tf.TensorSpec(shape, tf.int32, name=name)
             for name in ("input_ids", "attention_mask", "token_type_ids")}

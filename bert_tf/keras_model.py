@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from bert_core import outputs as O
 from bert_core.config import BertConfig
+from bert_core.heads import HEADS_BY_NAME
 from bert_tf.keras_internals import (
     allow_non_tensor_positional_args, auto_name, register_tree_node, sublayers)
 from bert_tf.pretrained import ARGS, TFBertPreTrainedModel
@@ -150,7 +151,7 @@ class TFBertKerasModel(TFBertPreTrainedModel):
     @property
     def input_signature(self) -> dict[str, tf.TensorSpec]:
         """transformers v4's: int32 ``[batch, seq]`` specs of input_ids, attention_mask, token_type_ids."""
-        shape = (None, None, None) if self.head == "BertForMultipleChoice" else (None, None)
+        shape = (None, None, None) if HEADS_BY_NAME[self.head].choices_axis else (None, None)
         return {name: tf.TensorSpec(shape, tf.int32, name=name)
                 for name in ("input_ids", "attention_mask", "token_type_ids")}
 

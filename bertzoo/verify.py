@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from bert_core.heads import HEADS_BY_NAME
 from bertzoo.adapters import FRAMEWORKS, canonical, get_adapter, missing_packages
 
 
@@ -44,7 +45,7 @@ def sample_inputs(config, head: str, batch: int = 2, seq: int = 8, seed: int = 0
     """Deterministic ids within the vocabulary, two segments, the last row padded."""
     seq = min(seq, config.max_position_embeddings)
     rng = np.random.default_rng(seed)
-    shape = (batch, 2, seq) if head == "BertForMultipleChoice" else (batch, seq)
+    shape = (batch, 2, seq) if HEADS_BY_NAME[head].choices_axis else (batch, seq)
     input_ids = rng.integers(1, config.vocab_size, size=shape).astype(np.int64)
     attention_mask = np.ones(shape, np.int64)
     attention_mask[-1, ..., max(1, seq - 2):] = 0
