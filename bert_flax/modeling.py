@@ -11,7 +11,6 @@ import numpy as np
 from bert_core.heads import infer_problem_type
 from bert_flax import losses
 from bert_flax import modules as M
-from bert_flax import outputs as O
 from bert_flax.generation import FlaxGenerationMixin
 from bert_flax.wrapper import FlaxBertPreTrainedModel
 
@@ -21,7 +20,6 @@ class FlaxBertModel(FlaxBertPreTrainedModel):
     """The bare encoder: ``last_hidden_state`` and ``pooler_output``. Parameters sit at the top of the tree."""
 
     module_class = M.FlaxBertModule
-    output_class = O.FlaxBaseModelOutputWithPoolingAndCrossAttentions
     head = "BertModel"
 
     def __init__(self, config, *args, add_pooling_layer: bool = True, **kwargs):
@@ -32,7 +30,6 @@ class FlaxBertForPreTraining(FlaxBertPreTrainedModel):
     """MLM + next sentence prediction. Loss with ``labels`` and ``next_sentence_label``: their sum."""
 
     module_class = M.FlaxBertForPreTrainingModule
-    output_class = O.FlaxBertForPreTrainingOutput
     head = "BertForPreTraining"
 
     def _label_ranges(self, labels, input_shape, info):
@@ -49,7 +46,6 @@ class FlaxBertForCausalLM(FlaxGenerationMixin, FlaxBertPreTrainedModel):
     """Decoder LM (``BertLMHeadModel``); ``init_cache`` + ``past_key_values`` decode step by step; ``generate()``."""
 
     module_class = M.FlaxBertForCausalLMModule
-    output_class = O.FlaxCausalLMOutputWithCrossAttentions
     head = "BertLMHeadModel"
 
     def _label_ranges(self, labels, input_shape, info):
@@ -61,7 +57,6 @@ class FlaxBertForCausalLM(FlaxGenerationMixin, FlaxBertPreTrainedModel):
 
 class FlaxBertForMaskedLM(FlaxBertPreTrainedModel):
     module_class = M.FlaxBertForMaskedLMModule
-    output_class = O.FlaxMaskedLMOutput
     head = "BertForMaskedLM"
 
     def _label_ranges(self, labels, input_shape, info):
@@ -73,7 +68,6 @@ class FlaxBertForMaskedLM(FlaxBertPreTrainedModel):
 
 class FlaxBertForNextSentencePrediction(FlaxBertPreTrainedModel):
     module_class = M.FlaxBertForNextSentencePredictionModule
-    output_class = O.FlaxNextSentencePredictorOutput
     head = "BertForNextSentencePrediction"
 
     def _label_ranges(self, labels, input_shape, info):
@@ -87,7 +81,6 @@ class FlaxBertForSequenceClassification(FlaxBertPreTrainedModel):
     """Loss by ``config.problem_type``, or inferred: regression (1 label), single- or multi-label."""
 
     module_class = M.FlaxBertForSequenceClassificationModule
-    output_class = O.FlaxSequenceClassifierOutput
     head = "BertForSequenceClassification"
 
     def _static_loss_info(self, labels):
@@ -109,7 +102,6 @@ class FlaxBertForMultipleChoice(FlaxBertPreTrainedModel):
     """Inputs ``[batch, num_choices, seq]``; logits ``[batch, num_choices]``."""
 
     module_class = M.FlaxBertForMultipleChoiceModule
-    output_class = O.FlaxMultipleChoiceModelOutput
     head = "BertForMultipleChoice"
 
     def _label_ranges(self, labels, input_shape, info):
@@ -121,7 +113,6 @@ class FlaxBertForMultipleChoice(FlaxBertPreTrainedModel):
 
 class FlaxBertForTokenClassification(FlaxBertPreTrainedModel):
     module_class = M.FlaxBertForTokenClassificationModule
-    output_class = O.FlaxTokenClassifierOutput
     head = "BertForTokenClassification"
 
     def _label_ranges(self, labels, input_shape, info):
@@ -135,7 +126,6 @@ class FlaxBertForQuestionAnswering(FlaxBertPreTrainedModel):
     """Loss with ``start_positions`` and ``end_positions`` (clamped to the sequence, then ignored)."""
 
     module_class = M.FlaxBertForQuestionAnsweringModule
-    output_class = O.FlaxQuestionAnsweringModelOutput
     head = "BertForQuestionAnswering"
 
     def _check_config(self):

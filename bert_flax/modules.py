@@ -72,11 +72,14 @@ class FlaxBertModule(nn.Module):
 
 class _HeadModule(nn.Module):
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """``add_pooling_layer`` from the head table, keyed by the class name (``FlaxBertForMaskedLMModule``)."""
+        """``add_pooling_layer`` and ``output_class`` from the head table, keyed by the class name
+        (``FlaxBertForMaskedLMModule``)."""
         super().__init_subclass__(**kwargs)
         name = cls.__name__.removesuffix("Module")
         if name.startswith("FlaxBert"):
-            cls.add_pooling_layer = HEADS_BY_NAME[head_from_class_name(name)].pooled
+            row = HEADS_BY_NAME[head_from_class_name(name)]
+            cls.add_pooling_layer = row.pooled
+            cls.output_class = getattr(O, "Flax" + row.output_class)
 
     """A head over ``bert``: subclasses give ``output_class`` and ``head(bert, out, deterministic) -> fields``."""
 
@@ -127,7 +130,6 @@ class _HeadModule(nn.Module):
 
 
 class FlaxBertForPreTrainingModule(_HeadModule):
-    output_class = O.FlaxBertForPreTrainingOutput
 
     def head(self, bert, out, deterministic):
         mlm, nsp = BertPreTrainingHeads(self.config, self.dtype, self.param_dtype, name="cls")(
@@ -136,7 +138,6 @@ class FlaxBertForPreTrainingModule(_HeadModule):
 
 
 class FlaxBertForMaskedLMModule(_HeadModule):
-    output_class = O.FlaxMaskedLMOutput
 
     def head(self, bert, out, deterministic):
         return dict(logits=BertOnlyMLMHead(self.config, self.dtype, self.param_dtype, name="cls")(
@@ -146,7 +147,6 @@ class FlaxBertForMaskedLMModule(_HeadModule):
 class FlaxBertForCausalLMModule(FlaxBertForMaskedLMModule):
     """The MLM head over a decoder. v4's argument order: ``(input_ids, attention_mask, position_ids, ...)``."""
 
-    output_class = O.FlaxCausalLMOutputWithCrossAttentions
 
     @nn.compact
     def __call__(self, input_ids, attention_mask=None, position_ids=None, token_type_ids=None, head_mask=None,
@@ -159,14 +159,12 @@ class FlaxBertForCausalLMModule(FlaxBertForMaskedLMModule):
 
 
 class FlaxBertForNextSentencePredictionModule(_HeadModule):
-    output_class = O.FlaxNextSentencePredictorOutput
 
     def head(self, bert, out, deterministic):
         return dict(logits=BertOnlyNSPHead(self.config, self.dtype, self.param_dtype, name="cls")(out.pooler_output))
 
 
 class FlaxBertForSequenceClassificationModule(_HeadModule):
-    output_class = O.FlaxSequenceClassifierOutput
 
     def head(self, bert, out, deterministic):
         pooled = self._dropout(out.pooler_output, deterministic)
@@ -176,7 +174,6 @@ class FlaxBertForSequenceClassificationModule(_HeadModule):
 class FlaxBertForMultipleChoiceModule(_HeadModule):
     """Inputs ``[batch, num_choices, seq]`` are flattened to ``[batch * num_choices, seq]``."""
 
-    output_class = O.FlaxMultipleChoiceModelOutput
 
     @nn.compact
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
@@ -197,7 +194,6 @@ class FlaxBertForMultipleChoiceModule(_HeadModule):
 
 
 class FlaxBertForTokenClassificationModule(_HeadModule):
-    output_class = O.FlaxTokenClassifierOutput
 
     def head(self, bert, out, deterministic):
         hidden = self._dropout(out.last_hidden_state, deterministic)
@@ -205,7 +201,6 @@ class FlaxBertForTokenClassificationModule(_HeadModule):
 
 
 class FlaxBertForQuestionAnsweringModule(_HeadModule):
-    output_class = O.FlaxQuestionAnsweringModelOutput
 
     def head(self, bert, out, deterministic):
         logits = self._dense(self.config.num_labels, "qa_outputs")(out.last_hidden_state)

@@ -23,6 +23,7 @@ from bert_core.checks import check_model_inputs
 from bert_core.config import BertConfig
 from bert_core.heads import HEADS_BY_NAME
 from bert_flax import inputs as I
+from bert_flax import outputs as flax_outputs
 from bert_flax.checkpoint import CheckpointMixin
 from bert_flax.parameters import ParamsMixin
 
@@ -42,6 +43,7 @@ class FlaxBertPreTrainedModel(ParamsMixin, CheckpointMixin):
         head table, ``bert_core.heads``)."""
         super().__init_subclass__(**kwargs)
         cls.label_names = HEADS_BY_NAME[cls.head].label_names
+        cls.output_class = getattr(flax_outputs, "Flax" + HEADS_BY_NAME[cls.head].output_class)
         base = FlaxBertPreTrainedModel.__call__
         sig = inspect.signature(base)
         params = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]

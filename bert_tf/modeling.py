@@ -32,7 +32,6 @@ def _fields(out, **head) -> dict:
 
 class TFBertModel(TFBertKerasModel):
     head = "BertModel"
-    output_class = O.BaseModelOutputWithPoolingAndCrossAttentions
 
     def _forward(self, x: dict, training):
         return self._finish(self._bert(x, training), x)
@@ -40,7 +39,6 @@ class TFBertModel(TFBertKerasModel):
 
 class TFBertForPreTraining(TFBertKerasModel):
     head = "BertForPreTraining"
-    output_class = O.BertForPreTrainingOutput
 
     def _build_head(self, config: BertConfig) -> None:
         self.nsp = TFBertNSPHead(config, name="nsp___cls")
@@ -66,7 +64,6 @@ class _MLMModel(TFBertKerasModel):
 
 class TFBertForMaskedLM(_MLMModel):
     head = "BertForMaskedLM"
-    output_class = O.MaskedLMOutput
 
     def _forward(self, x: dict, training):
         out = self._bert(x, training)
@@ -80,7 +77,6 @@ class TFBertLMHeadModel(TFGenerationMixin, _MLMModel):
     ``generate()`` decodes greedily or by sampling over that cache (``bert_tf.generation``)."""
 
     head = "BertLMHeadModel"
-    output_class = O.CausalLMOutputWithCrossAttentions
 
     def _build_head(self, config: BertConfig) -> None:
         super()._build_head(config)
@@ -100,7 +96,6 @@ class TFBertLMHeadModel(TFGenerationMixin, _MLMModel):
 
 class TFBertForNextSentencePrediction(TFBertKerasModel):
     head = "BertForNextSentencePrediction"
-    output_class = O.NextSentencePredictorOutput
 
     def _build_head(self, config: BertConfig) -> None:
         self.nsp = TFBertNSPHead(config, name="nsp___cls")
@@ -126,7 +121,6 @@ class _Classifier(TFBertKerasModel):
 
 class TFBertForSequenceClassification(_Classifier):
     head = "BertForSequenceClassification"
-    output_class = O.SequenceClassifierOutput
     units = None
 
     def _forward(self, x: dict, training):
@@ -144,7 +138,6 @@ class TFBertForMultipleChoice(_Classifier):
     """Inputs [batch, num_choices, seq]; logits [batch, num_choices]."""
 
     head = "BertForMultipleChoice"
-    output_class = O.MultipleChoiceModelOutput
 
     def _forward(self, x: dict, training):
         ref = x["input_ids"] if x.get("input_ids") is not None else x["inputs_embeds"][..., 0]
@@ -164,7 +157,6 @@ class TFBertForMultipleChoice(_Classifier):
 
 class TFBertForTokenClassification(_Classifier):
     head = "BertForTokenClassification"
-    output_class = O.TokenClassifierOutput
     units = None
 
     def _forward(self, x: dict, training):
@@ -176,7 +168,6 @@ class TFBertForTokenClassification(_Classifier):
 
 class TFBertForQuestionAnswering(TFBertKerasModel):
     head = "BertForQuestionAnswering"
-    output_class = O.QuestionAnsweringModelOutput
 
     def _build_head(self, config: BertConfig) -> None:
         self.qa_outputs = dense(config, config.num_labels, "qa_outputs", config.hidden_size)

@@ -46,9 +46,10 @@ class TFBertPreTrainedModel(TFCheckpointMixin, keras.Model):
     add_pooling_layer = True
 
     def __init_subclass__(cls, **kwargs) -> None:
-        """The head's label arguments and pooler come from the head table (``bert_core.heads``)."""
+        """The head's output class, label arguments and pooler come from the head table (``bert_core.heads``)."""
         super().__init_subclass__(**kwargs)
         row = HEADS_BY_NAME[cls.head]
+        cls.output_class = getattr(O, row.output_class)
         cls.label_names = row.tf_label_names or row.label_names
         cls.add_pooling_layer = row.pooled
 
