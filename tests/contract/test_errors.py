@@ -35,3 +35,18 @@ def test_bad_inputs_name_the_problem(framework, case):
         adapter.run(_models[framework], batch)
     for word in words:
         assert re.search(word, str(info.value)), f"{framework}: {word!r} not in {info.value}"
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_integer_weights_are_refused(framework, dtype):
+    """Every framework's load path refuses a non-float tensor, naming it and its dtype (torch's rule)."""
+    from conversion import CheckpointError
+
+    adapter = get(framework)
+    if framework not in _models:
+        _models[framework] = adapter.build(tiny_config(), "BertModel", seed=0)
+    sd = adapter.state_dict(_models[framework])
+    sd["pooler.dense.bias"] = sd["pooler.dense.bias"].astype(dtype)
+    with pytest.raises(CheckpointError, match=rf"pooler\.dense\.bias.*{np.dtype(dtype).name}"):
+        _models[framework].model.load_schema_state_dict(sd)
