@@ -55,7 +55,8 @@ class BertModel(ModelApiMixin, BertPreTrainedModel):
         """Route eligible inference calls through the padding-free fast path (``bert_torch.fast``); returns self.
 
         ``backend``: ``"auto"`` (the fastest correct GEMM kernel, measured here on first use and cached per
-        process; see ``bert_torch.kernels.dispatch_table()``), ``"aten"`` or ``"mkldnn"`` (prepacked oneDNN).
+        process; see ``bert_torch.kernels.dispatch_table()``), ``"aten"`` or ``"mkldnn"`` (prepacked oneDNN), or for a
+        bf16 / fp16 model ``"aten-f32"`` / ``"mkldnn-f32"`` (the same GEMM on the float32 units).
         ``dtype``: compute dtype of the fast path (default: the model's). ``attention``: ``"auto"``,
         ``"padded"`` or ``"loop"``. ``enabled=False`` turns the fast path off again.
 

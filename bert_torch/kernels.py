@@ -6,6 +6,11 @@ Backends (``KERNEL_BACKENDS``):
 * ``"mkldnn"``: oneDNN with the weight reordered ONCE into its blocked layout
   (``torch.ops.mkldnn._reorder_linear_weight``) and GELU / ReLU fused into the GEMM epilogue
   (``torch.ops.mkldnn._linear_pointwise``); CPU only, float32 and bfloat16.
+* ``"aten-f32"``, ``"mkldnn-f32"`` (bfloat16 / float16 models only): the same kernels run in float32 on the
+  low-precision values, the result rounded back. A bf16 x bf16 product is exact in float32 and a native bf16 GEMM
+  accumulates in float32 too, so this is the same arithmetic carried out by the float32 units: it wins on CPUs
+  whose bf16 instructions are slower than their float32 FMAs (AVX512-BF16 without AMX, measured: about half the
+  float32 rate). The weights are kept as float32 copies of their bf16 values.
 
 ``choose_backend`` times every available backend on the model's own GEMM shapes (interleaved repeats, best of
 each), checks that its result equals ``F.linear`` (so a broken kernel is never chosen), and caches the winner per
@@ -19,7 +24,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-KERNEL_BACKENDS = ("auto", "aten", "mkldnn")
+KERNEL_BACKENDS = ("auto", "aten", "mkldnn", "aten-f32", "mkldnn-f32")
+_LOW_PRECISION = (torch.bfloat16, torch.float16)
 # Activations oneDNN fuses into the GEMM: our name -> (_linear_pointwise attr, algorithm).
 _FUSED = {"gelu": ("gelu", ["none"]), "gelu_pytorch_tanh": ("gelu", ["tanh"]), "relu": ("relu", [])}
 _DISPATCH: dict[tuple, str] = {}
@@ -39,7 +45,8 @@ class PackedLinear:
     """``act(x @ weight.T + bias)`` for 2-D ``x`` ``[tokens, in]``, its weight prepared once for ``backend``.
 
     ``act`` is a name of ``bert_torch.layers.ACT2FN`` or None; fused into the GEMM where the backend can,
-    applied after it otherwise. ``residual`` (same shape as the output) is added after the activation.
+    applied after it otherwise. ``residual`` (same shape as the output) is added after the activation. A
+    ``-f32`` backend computes in float32 and returns ``x``'s dtype (see the module docstring).
     """
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, backend: str, act: str | None = None):
@@ -47,9 +54,13 @@ class PackedLinear:
             raise ValueError(f"backend must be one of {KERNEL_BACKENDS[1:]}, got {backend!r}.")
         self.backend, self.act = backend, act
         self.out_features, self.in_features = weight.shape
-        weight, self.bias = weight.detach(), None if bias is None else bias.detach()
-        self.weight = torch.ops.mkldnn._reorder_linear_weight(weight, None) if backend == "mkldnn" else weight
-        self._fused = _FUSED.get(act) if backend == "mkldnn" else None
+        kernel, upcast = backend.removesuffix("-f32"), backend.endswith("-f32")
+        self.compute_dtype = torch.float32 if upcast else weight.dtype
+        weight = weight.detach().to(self.compute_dtype)
+        self.bias = None if bias is None else bias.detach().to(self.compute_dtype)
+        self._mkldnn = kernel == "mkldnn"
+        self.weight = torch.ops.mkldnn._reorder_linear_weight(weight, None) if self._mkldnn else weight
+        self._fused = _FUSED.get(act) if self._mkldnn else None
         if act is not None and self._fused is None:
             from bert_torch.layers import ACT2FN
             self._act_fn = ACT2FN[act]
@@ -60,16 +71,21 @@ class PackedLinear:
 
     def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         assert x.dim() == 2 and x.shape[1] == self.in_features, (tuple(x.shape), self.in_features)
-        if self.backend == "mkldnn":
+        out_dtype = x.dtype
+        if out_dtype != self.compute_dtype:
+            x = x.to(self.compute_dtype)
+            residual = None if residual is None else residual.to(self.compute_dtype)
+        if self._mkldnn:
             if residual is not None and self.act is None:  # bias + residual add in the GEMM epilogue
-                return torch.ops.mkldnn._linear_pointwise.binary(x, residual, self.weight, self.bias, "add")
+                y = torch.ops.mkldnn._linear_pointwise.binary(x, residual, self.weight, self.bias, "add")
+                return y.to(out_dtype)
             attr, algo = self._fused or ("none", [])
             y = torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, attr, [], algo[0] if algo else "")
         else:
             y = F.linear(x, self.weight, self.bias)
         if self.act is not None and self._fused is None:
             y = self._act_fn(y)
-        return y if residual is None else y + residual
+        return (y if residual is None else y + residual).to(out_dtype)
 
 
 def _best_time(fns: dict[str, callable], x: torch.Tensor, reps: int) -> dict[str, float]:
@@ -91,6 +107,8 @@ def choose_backend(hidden: int, intermediate: int, dtype: torch.dtype, device: t
     if key in _DISPATCH:
         return _DISPATCH[key]
     candidates = ["aten"] + (["mkldnn"] if mkldnn_available(device, dtype) else [])
+    if dtype in _LOW_PRECISION:  # the same arithmetic on the float32 units (see the module docstring)
+        candidates += ["aten-f32"] + (["mkldnn-f32"] if mkldnn_available(device, torch.float32) else [])
     if len(candidates) == 1:
         _DISPATCH[key] = "aten"
         return "aten"

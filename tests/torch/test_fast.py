@@ -146,6 +146,33 @@ def test_packed_linear_matches_functional():
             torch.testing.assert_close(PackedLinear(w, b, backend, act)(x, r), ref + r, rtol=0, atol=1e-5)
 
 
+def test_float32_units_give_the_native_low_precision_result():
+    """``-f32`` backends: a bf16 GEMM carried out in float32 equals the native bf16 GEMM (exact products, float32
+    accumulation) up to accumulation order, and returns bf16; a bf16 model's dispatch measures them as candidates."""
+    gen = torch.Generator().manual_seed(0)
+    w, b, x, r = (torch.randn(*s, generator=gen).to(torch.bfloat16) for s in ((48, 64), (48,), (9, 64), (9, 48)))
+    native = torch.nn.functional.linear(x, w, b)
+    for backend in [name + "-f32" for name in BACKENDS]:
+        for residual in (None, r):
+            out = PackedLinear(w, b, backend)(x, residual)
+            assert out.dtype == torch.bfloat16
+            expect = native if residual is None else native + r
+            torch.testing.assert_close(out.float(), expect.float(), rtol=1e-2, atol=1e-2)
+        gelu = PackedLinear(w, b, backend, "gelu")(x)
+        torch.testing.assert_close(gelu.float(), torch.nn.functional.gelu(native.float()), rtol=1e-2, atol=2e-2)
+    kernels.clear_dispatch_cache()
+    choice = kernels.choose_backend(32, 64, torch.bfloat16, torch.device("cpu"), tokens=16, reps=1)
+    (_, timings), = kernels.dispatch_table().values()
+    assert {"aten", "aten-f32"} <= set(timings) and choice in timings
+    model = _model().to(torch.bfloat16).optimize_for_inference(backend="aten-f32")
+    ids, mask, types = _ragged(left_pad_row=False)
+    with torch.no_grad():
+        fast = model(ids, mask, types).last_hidden_state
+        slow = model.optimize_for_inference(enabled=False)(ids, mask, types).last_hidden_state
+    keep = mask != 0
+    assert torch.nn.functional.cosine_similarity(fast[keep].float(), slow[keep].float(), dim=-1).min() > 0.999
+
+
 def test_bad_choices_are_named():
     model = _model()
     with pytest.raises(ValueError, match="backend must be one of"):
