@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from bert_core.config import BertConfig
 from bert_tf.embeddings import dense, initializer, scope
+from bert_tf.kernels import float32_units
 
 
 def pack_tokens(x: tf.Tensor, token_index: tf.Tensor) -> tf.Tensor:
@@ -44,6 +45,7 @@ class TFBertSelfAttention(keras.layers.Layer):
                     name="distance_embedding")
                 self.distance_embedding.build((None,))
             self.is_decoder = config.is_decoder
+            self.float32_units = float32_units(self.compute_dtype)
             self.built = True
 
     def _heads(self, x: tf.Tensor) -> tf.Tensor:
@@ -70,15 +72,17 @@ class TFBertSelfAttention(keras.layers.Layer):
                 key = tf.concat([tf.cast(past_key_value[0], key.dtype), key], axis=2)
                 value = tf.concat([tf.cast(past_key_value[1], value.dtype), value], axis=2)
         present = (key, value) if self.is_decoder else None
-        scores = tf.matmul(query, key, transpose_b=True)
+        up = (lambda t: tf.cast(t, tf.float32)) if self.float32_units else (lambda t: t)  # see bert_tf.kernels
+        q, k = up(query), up(key)
+        scores = tf.matmul(q, k, transpose_b=True)
         if self.position_embedding_type != "absolute":
             q_len, k_len = tf.shape(query)[2], tf.shape(key)[2]
             left = tf.range(q_len)[:, None] + (k_len - q_len)  # absolute position of each query token
             distance = left - tf.range(k_len)[None, :]
-            table = tf.cast(self.distance_embedding(distance + self.max_positions - 1), query.dtype)
-            scores = scores + tf.einsum("bhld,lrd->bhlr", query, table)
+            table = tf.cast(self.distance_embedding(distance + self.max_positions - 1), q.dtype)
+            scores = scores + tf.einsum("bhld,lrd->bhlr", q, table)
             if self.position_embedding_type == "relative_key_query":
-                scores = scores + tf.einsum("bhrd,lrd->bhlr", key, table)
+                scores = scores + tf.einsum("bhrd,lrd->bhlr", k, table)
         scores = tf.cast(scores, tf.float32) / math.sqrt(self.head_dim)
         if attention_mask is not None:  # 1 = attend, 0 = masked (as transformers' additive most-negative value)
             scores = tf.where(tf.cast(attention_mask, tf.float32) > 0.5, scores, tf.float32.min)
@@ -86,7 +90,7 @@ class TFBertSelfAttention(keras.layers.Layer):
         probs = self.dropout(probs, training=training)
         if head_mask is not None:
             probs = probs * tf.cast(head_mask, probs.dtype)
-        context = tf.matmul(probs, value)
+        context = tf.cast(tf.matmul(up(probs), up(value)), self.compute_dtype)
         b = tf.shape(context)[0]
         context = tf.reshape(tf.transpose(context, (0, 2, 1, 3)), (b, -1, self.num_heads * self.head_dim))
         if token_index is not None:

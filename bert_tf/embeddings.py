@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from bert_core.config import BertConfig
+from bert_tf.kernels import float32_units
 
 
 def scope(layer: keras.layers.Layer) -> keras.name_scope:
@@ -18,9 +19,24 @@ def initializer(config: BertConfig) -> keras.initializers.Initializer:
     return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
 
 
+@keras.saving.register_keras_serializable(package="bert_tf")
+class Float32UnitsDense(keras.layers.Dense):
+    """``keras.layers.Dense`` under a 16-bit policy, its matmul on the float32 units (``bert_tf.kernels``): the
+    input as Keras rounded it to the compute dtype, the float32 kernel and bias, the output rounded back."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs["autocast"] = False  # read the float32 variables, not bfloat16 copies
+        super().__init__(*args, **kwargs)
+
+    def call(self, inputs, training=None):
+        return tf.cast(super().call(tf.cast(inputs, tf.float32), training=training), self.compute_dtype)
+
+
 def dense(config: BertConfig, units: int, name: str, in_dim: int) -> keras.layers.Dense:
-    """A built Dense layer (``kernel`` [in_dim, units], ``bias``) with BERT's initialisation."""
-    layer = keras.layers.Dense(units, kernel_initializer=initializer(config), name=name)
+    """A built Dense layer (``kernel`` [in_dim, units], ``bias``) with BERT's initialisation; under a 16-bit
+    policy its matmul runs where ``bert_tf.kernels.float32_units`` says."""
+    cls = Float32UnitsDense if float32_units(keras.config.dtype_policy().compute_dtype) else keras.layers.Dense
+    layer = cls(units, kernel_initializer=initializer(config), name=name)
     layer.build((None, None, in_dim))
     return layer
 
