@@ -8,8 +8,11 @@ with the MiniLM uncased vocabulary (30522 tokens). Unpacked batches are ``bert_c
 
 Model: BERT-base shape scaled down to run in minutes on a CPU (``--layers 4 --hidden 256``, 4 heads, 30522
 vocabulary, dropout 0.1), float32. A step is what the trainers run: ``bert_torch.train_state.train_step``
-(``PretrainingLoss``: sparse MLM head, AdamW, clipping) and ``bert_flax.train_state.make_train_step`` (jitted,
-dense MLM head) with the same batch size for both modes; a packed row simply carries more real tokens.
+(``PretrainingLoss``: sparse MLM head, AdamW, clipping), ``bert_flax.train_state.make_train_step`` (jitted,
+dense MLM head) and ``bert_tf.train``'s ``TrainingModule`` step through ``train_on_batch`` (the function ``fit``
+runs, with ``train()``'s defaults: ``jit_compile=False``, so a tf.function graph with the MLM head on labelled
+positions only; ``bert_tf.schedules`` AdamW, clipping), with the same batch size for both modes; a packed row
+simply carries more real tokens.
 
 Modes alternate step by step (after ``--warmup`` untimed steps each), so load drifts on a shared machine hit both
 alike; the ratio packed / unpacked of real tokens per second is measured in the same process, over all timed
@@ -19,7 +22,7 @@ padding share of each mode and what building the ``[batch, seq, seq]`` block-dia
 (numpy, shipped in the batch) against deriving it from ``example_ids`` inside the step (what the trainers do).
 Usage::
 
-    .venv/bin/python bench/packing.py [--frameworks torch,flax] [--seq 512] [--batch 8] [--reps 5] [--megabytes 1]
+    .venv/bin/python bench/packing.py [--frameworks torch,flax,tf] [--seq 512] [--batch 8] [--reps 5] [--megabytes 1]
 """
 
 from __future__ import annotations
@@ -49,12 +52,13 @@ def real_tokens(batch: Batch) -> int:
     return int(np.count_nonzero(batch["example_ids"] if "example_ids" in batch else batch["attention_mask"]))
 
 
-def make_step_torch(bert_config: BertConfig, config: TrainingConfig) -> Callable[[Batch], None]:
+def make_step_torch(bert_config: BertConfig, config: TrainingConfig, threads: int) -> Callable[[Batch], None]:
     import torch
 
     from bert_torch import BertForPreTraining
     from bert_torch.train_state import build_optimizer, build_scheduler, train_step, training_module
 
+    torch.set_num_threads(threads)
     module = training_module(BertForPreTraining(bert_config, seed=0), config)
     module.train()
     optimizer = build_optimizer(module, config)
@@ -68,7 +72,8 @@ def make_step_torch(bert_config: BertConfig, config: TrainingConfig) -> Callable
     return step
 
 
-def make_step_flax(bert_config: BertConfig, config: TrainingConfig) -> Callable[[Batch], None]:
+def make_step_flax(bert_config: BertConfig, config: TrainingConfig, threads: int) -> Callable[[Batch], None]:
+    del threads  # XLA's CPU thread pool is fixed when JAX starts
     import jax
 
     from bert_flax import FlaxBertForPreTraining
@@ -97,7 +102,28 @@ def make_step_flax(bert_config: BertConfig, config: TrainingConfig) -> Callable[
     return step
 
 
-STEPS = {"torch": make_step_torch, "flax": make_step_flax}
+def make_step_tf(bert_config: BertConfig, config: TrainingConfig, threads: int) -> Callable[[Batch], None]:
+    import bert_tf  # noqa: F401  (sets the Keras backend)
+    import tensorflow as tf
+
+    from bert_tf import train as tf_train
+    from bert_tf.distributed import batch_fields
+    from bert_tf.schedules import build_optimizer
+    from bert_tf.training_module import TrainingModule, schema_variables
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    model = tf_train.build_model(config, model_config=bert_config)  # seeded by config.seed, in the strategy scope
+    module = TrainingModule(model, sparse_mlm=True)  # train()'s default off TPUs without jit_compile
+    module.compile(optimizer=build_optimizer(schema_variables(model), config), jit_compile=False)
+
+    def step(batch: Batch) -> None:  # the micro-batch make_dataset feeds fit: the step's fields, int32
+        inputs = {k: np.asarray(batch[k], np.int32) for k in batch_fields(batch, config)}
+        float(module.train_on_batch(inputs, return_dict=True)["step_loss"])
+
+    return step
+
+
+STEPS = {"torch": make_step_torch, "flax": make_step_flax, "tf": make_step_tf}
 
 
 def cycle(items: list[Batch]) -> Iterator[Batch]:
@@ -125,7 +151,7 @@ def mask_costs(packed: list[Batch], seq: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frameworks", default="torch,flax")
+    parser.add_argument("--frameworks", default="torch,flax,tf")
     parser.add_argument("--seq", type=int, default=512)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--layers", type=int, default=4)
@@ -133,7 +159,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--megabytes", type=float, default=1.0)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch and TF intra-op threads")
     args = parser.parse_args()
     tokenizer, tokenizer_name = load_tokenizer("auto")
     with tempfile.TemporaryDirectory() as tmp:
@@ -159,7 +185,7 @@ def main() -> None:
     except ImportError:
         pass
     for name in args.frameworks.split(","):
-        step = STEPS[name](bert_config, config)
+        step = STEPS[name](bert_config, config, args.threads)
         data = {"unpacked": cycle(unpacked), "packed": cycle(packed)}
         seconds = {"unpacked": 0.0, "packed": 0.0}
         cpu = {"unpacked": 0.0, "packed": 0.0}

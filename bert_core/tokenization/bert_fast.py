@@ -75,6 +75,7 @@ class BertTokenizerFast(FastBuildersMixin, TokenizerBase):
         self.do_basic_tokenize, self.never_split = do_basic_tokenize, never_split
         self.split_special_tokens = split_special_tokens
         self._template_key = (self.cls_token, self.sep_token)  # what the backend's post-processor frames with
+        self._names_key, self._names = -1, {}  # _renamed_added() cache
         known = {t.content for t in self._tokenizer.get_added_tokens_decoder().values()}
         fresh = [t for _, t in config_tokens(added_tokens_decoder, self.all_special_tokens) if t.content not in known]
         known |= {t.content for t in fresh}
@@ -122,13 +123,32 @@ class BertTokenizerFast(FastBuildersMixin, TokenizerBase):
                 run = []
             if token is not None:
                 run.append(token)
+        self._names_key = -1
         return len(self) - before
+
+    def _renamed_added(self) -> dict[int, str]:
+        """``{id: content}`` of the added tokens the backend names differently from their stored content.
+
+        tokenizers >= 0.23 names a normalized added token by its normalized form in ``id_to_token`` and ``decode``
+        (``"NoLow"`` on a lower-casing tokenizer reads back as ``"nolow"``); transformers 4.57 (on tokenizers 0.22)
+        gives the content as stored, and so does this tokenizer on every version. Empty on tokenizers < 0.23.
+        """
+        if getattr(self, "_names_key", -1) != len(self):
+            backend = self._tokenizer
+            self._names = {i: t.content for i, t in backend.get_added_tokens_decoder().items()
+                           if t.normalized and backend.id_to_token(i) != t.content}
+            self._names_key = len(self)
+        return self._names
+
+    def _id_to_token(self, index: int) -> str | None:
+        name = self._renamed_added().get(index)
+        return self._tokenizer.id_to_token(index) if name is None else name
 
     def _convert_token_to_id(self, token: str) -> int | None:
         return self._tokenizer.token_to_id(token)
 
     def _convert_id_to_token(self, index: int) -> str | None:
-        return self._tokenizer.id_to_token(index)
+        return self._id_to_token(index)
 
     def num_special_tokens_to_add(self, pair: bool = False) -> int:
         return self._tokenizer.num_special_tokens_to_add(pair)
@@ -215,7 +235,7 @@ class BertTokenizerFast(FastBuildersMixin, TokenizerBase):
         normalized or stripped token is not a vocabulary entry), so ``convert_tokens_to_ids`` gives the ids.
         """
         self._configure()
-        return [self._tokenizer.id_to_token(i) for i in
+        return [self._id_to_token(i) for i in
                 self._tokenizer.encode(text, pair, add_special_tokens=add_special_tokens).ids]
 
     # ---- decoding and files ----------------------------------------------------------------------------------
@@ -224,7 +244,14 @@ class BertTokenizerFast(FastBuildersMixin, TokenizerBase):
         return self._tokenizer.decoder.decode(tokens) if self._tokenizer.decoder else " ".join(tokens)
 
     def _decode_ids(self, ids: list[int], skip_special_tokens: bool) -> str:
-        return self._tokenizer.decode(ids, skip_special_tokens=skip_special_tokens)
+        renamed = self._renamed_added()
+        if renamed.keys().isdisjoint(ids):
+            return self._tokenizer.decode(ids, skip_special_tokens=skip_special_tokens)
+        # tokenizers 0.22's decode (unknown ids dropped, special tokens skipped by name), with the stored names
+        specials = {t.content for t in self._tokenizer.get_added_tokens_decoder().values() if t.special}
+        tokens = [t for t in map(self._id_to_token, ids) if t is not None
+                  and not (skip_special_tokens and t in specials)]
+        return self.convert_tokens_to_string(tokens)
 
     @classmethod
     def _from_folder(cls, folder: str, vocab_file: str | None, options: dict[str, Any]) -> BertTokenizerFast:

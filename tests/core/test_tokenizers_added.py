@@ -125,6 +125,33 @@ def test_save_and_reload_added_tokens(cls, reload_cls, tmp_path):
     legacy = reload_cls.from_pretrained(tmp_path / "out")
     assert legacy.encode(text) == expected
     assert legacy.convert_tokens_to_ids(legacy.tokenize(text)) == expected[1:-1]
+    assert legacy.convert_ids_to_tokens(expected[2:4]) == ["aaaaa bbbbbb", "NoLow"]
+    assert legacy.decode(expected, skip_special_tokens=True) == tok.decode(expected, skip_special_tokens=True)
+
+
+def test_normalized_added_token_reads_back_as_stored(tmp_path):
+    """A normalized added token with capitals on a lower-casing tokenizer (as transformers' fast add_tokens or an
+    added_tokens.json leaves it) reads back as stored, as in transformers 4.57: tokenizers 0.23's id_to_token and
+    decode give its normalized form, "mixed"."""
+    tok = make(BertTokenizerFast, tmp_path)
+    tok.backend_tokenizer.add_tokens([AddedToken("MiXed", normalized=True)])
+    tok.add_special_tokens({"additional_special_tokens": ["<ent>"]})
+    ids = tok.encode("hello MIXED <ent> lower")
+    assert ids == [2, 5, BASE, BASE + 1, WORDS.index("low"), WORDS.index("##er"), 3]
+    assert tok.convert_ids_to_tokens(ids[1:3]) == ["hello", "MiXed"] and tok.tokenize("mixed") == ["MiXed"]
+    assert tok.decode(ids) == "[CLS] hello MiXed <ent> lower [SEP]"
+    assert tok.decode(ids + [10**6], skip_special_tokens=True) == "hello MiXed lower"
+
+
+def test_fast_decode_with_stored_names_equals_the_backend(tmp_path):
+    """The decode path used when the backend renames an added token is tokenizers 0.22's own decode."""
+    tok = make(BertTokenizerFast, tmp_path)
+    tok.add_tokens(["aaaaa bbbbbb"])
+    tok.add_special_tokens({"additional_special_tokens": ["<ent>"]})
+    tok._names_key, tok._names = len(tok), {BASE: "aaaaa bbbbbb"}  # force the path (the names agree here)
+    for ids in ([2, 5, BASE, 9, 11, BASE + 1, 19, 13, 16, 3, 0], [BASE, 10**6, 4, 12], [BASE]):
+        for skip in (False, True):
+            assert tok.decode(ids, skip_special_tokens=skip) == tok.backend_tokenizer.decode(ids, skip), (ids, skip)
 
 
 def test_special_tokens_declared_only_in_config(cls, tmp_path):
