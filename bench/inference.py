@@ -5,13 +5,15 @@ Random weights (one schema state dict, so every framework runs the same model), 
 load drifts hit them alike; the median time is reported with the achieved GFLOP/s (model FLOPs counted
 analytically) and its share of a plain 2048x2048 float32 matmul measured in the same run, and each framework's
 time as a ratio to transformers' (``> 1`` = faster than transformers). On a shared machine the matmul is
-measured before and after each batch size and the best is the reference.
+measured before and after each batch size and the best is the reference. ``--processes`` runs each framework
+in its own long-lived process (rounds still alternate), so no framework's threads spin beside another's.
 
 One function per framework builds a runner: ``runner_<name>(config, weights) -> callable(inputs)``. Add a
 framework by writing its function and listing it in ``RUNNERS``. Usage::
 
     .venv/bin/python bench/inference.py [--frameworks torch,torch-fast,transformers,flax,tf,tf-xla] [--batches 1,8,32]
                                         [--seq 128] [--reps 1:6,8:3,32:2] [--threads N] [--layers 12]
+                                        [--processes]
 
 transformers' own TF and Flax models cannot run beside Keras 3 / Flax 0.12 in one process: bench/tf_bench.py
 measures transformers' TF in a Keras 2 subprocess, and bench/flax_bench.py compares our Flax with our PyTorch.
@@ -141,6 +143,45 @@ RUNNERS: dict[str, Callable[[BertConfig, dict[str, np.ndarray]], Callable[[Input
 }
 
 
+# -- one process per framework (--processes) ------------------------------------------------------------------
+def _worker(name: str, layers: int, threads: int | None, conn) -> None:
+    """A long-lived child that builds one framework's runner and times it on request (``("time", batch, seq,
+    reps)`` -> list of seconds; ``None`` ends it): its threads never meet another framework's."""
+    if threads:
+        import torch
+        torch.set_num_threads(threads)
+    config = base_config(layers)
+    run = RUNNERS[name](config, random_weights(config))
+    conn.send("ready")
+    while (msg := conn.recv()) is not None:
+        _, batch, seq, reps = msg
+        inputs = make_inputs(config, batch, seq)
+        run(inputs)  # warm-up (a no-op after the first round at this shape)
+        conn.send([_timed(lambda: run(inputs)) for _ in range(reps)])
+    conn.close()
+
+
+class ProcessRunner:
+    """``RUNNERS[name]`` in its own spawned process; call it with ``(batch, seq, reps)`` for the timings."""
+
+    def __init__(self, name: str, layers: int, threads: int | None) -> None:
+        import multiprocessing as mp
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker, args=(name, layers, threads, child), daemon=True)
+        self.process.start()
+        if self.conn.recv() != "ready":
+            raise RuntimeError(f"{name} worker did not start")
+
+    def __call__(self, batch: int, seq: int, reps: int) -> list[float]:
+        self.conn.send(("time", batch, seq, reps))
+        return self.conn.recv()
+
+    def close(self) -> None:
+        self.conn.send(None)
+        self.process.join(timeout=30)
+
+
 # -- measurement ----------------------------------------------------------------------------------------------
 def matmul_gflops(reps: int = 5, n: int = 2048) -> float:
     """Best-of-``reps`` GFLOP/s of a plain n x n float32 matmul (torch if present, else numpy)."""
@@ -188,6 +229,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reps", default="1:6,8:3,32:2", help="timed repeats per batch size")
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--processes", action="store_true",
+                        help="run each framework in its own long-lived process (no thread pools shared)")
     args = parser.parse_args(argv)
     frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
     unknown = [f for f in frameworks if f not in RUNNERS]
@@ -201,13 +244,19 @@ def main(argv: list[str] | None = None) -> None:
 
     print(cpu_line(), flush=True)
     config = base_config(args.layers)
-    weights = random_weights(config)
-    runners = {}
-    for name in frameworks:
-        try:
-            runners[name] = RUNNERS[name](config, weights)
-        except ImportError as e:
-            print(f"skipping {name}: {e}")
+    if args.processes:
+        print("each framework in its own long-lived process, rounds alternating", flush=True)
+        runners = {name: ProcessRunner(name, args.layers, args.threads) for name in frameworks}
+        timed = lambda run, inputs, batch: run(batch, args.seq, 1)[0]  # noqa: E731
+    else:
+        weights = random_weights(config)
+        runners = {}
+        for name in frameworks:
+            try:
+                runners[name] = RUNNERS[name](config, weights)
+            except ImportError as e:
+                print(f"skipping {name}: {e}")
+        timed = lambda run, inputs, batch: _timed(lambda: run(inputs))  # noqa: E731
     import torch
     peaks = [matmul_gflops()]
     rows = []
@@ -215,16 +264,19 @@ def main(argv: list[str] | None = None) -> None:
         inputs = make_inputs(config, batch, args.seq)
         times: dict[str, list[float]] = {name: [] for name in runners}
         for run in runners.values():
-            run(inputs)  # warm-up
+            timed(run, inputs, batch)  # warm-up
         order = list(runners.items())
         for _ in range(reps[batch]):
             for name, run in order:
-                times[name].append(_timed(lambda: run(inputs)))
+                times[name].append(timed(run, inputs, batch))
             order.reverse()  # alternate who runs first, so neither always meets a warmer or cooler machine
         print(f"batch {batch}: " + ", ".join(f"{n} {' '.join(f'{t * 1e3:.0f}' for t in ts)} ms"
                                             for n, ts in times.items()), flush=True)
         rows.append((batch, times))
         peaks.append(matmul_gflops())  # the machine's state drifts: measure the baseline throughout
+    if args.processes:
+        for run in runners.values():
+            run.close()
     peak = max(peaks)
     print(f"\nBERT-base-sized: hidden 768, {config.num_hidden_layers} layers, 12 heads, intermediate 3072, vocab "
           f"30522, seq {args.seq}, float32, inference_mode, {torch.get_num_threads()} torch thread(s).\n"
