@@ -4,10 +4,11 @@ in the same run.
 One step = forward + backward of ``BertForPreTraining`` (MLM + NSP loss) on a batch of 8 x 128, global-norm
 clipping, AdamW (no decay on biases / LayerNorm weights) and the linear schedule; float32, dropout 0.1 as in
 BERT, random weights from one schema state dict so every framework trains the same model, sdpa attention in
-both torch models. ``torch`` is what ``bertzoo train`` runs (MLM head only at the labelled positions: same loss
-and gradients, fewer FLOPs); ``torch-dense`` is the model's own loss (head on every position), the like-for-like
-comparison of the model code. The baseline is transformers' ``BertForPreTraining`` with the same optimizer recipe
-(``torch.optim.AdamW`` groups, ``get_linear_schedule_with_warmup``, ``clip_grad_norm_``).
+both torch models. ``torch`` and ``flax`` are what ``bertzoo train`` runs (MLM head only at the labelled
+positions: same loss and gradients, fewer FLOPs); ``torch-dense`` and ``flax-dense`` are the models' own loss
+(head on every position), the like-for-like comparison of the model code. The baseline is transformers'
+``BertForPreTraining`` with the same optimizer recipe (``torch.optim.AdamW`` groups,
+``get_linear_schedule_with_warmup``, ``clip_grad_norm_``).
 
 Frameworks run interleaved, step by step, so load drifts on a shared machine hit them alike; after
 ``--warmup`` untimed steps each, ``--reps`` timed steps each; the median seconds/step is reported with
@@ -149,10 +150,12 @@ def step_tf(config: BertConfig, weights: dict[str, np.ndarray], batch: Batch, tr
     return step
 
 
-def step_flax(config: BertConfig, weights: dict[str, np.ndarray], batch: Batch, training: TrainingConfig) -> Step:
-    """bert_flax: the jitted step of ``bertzoo train --framework flax`` (``bert_flax.train_state``: optax
-    clip_by_global_norm + AdamW, the batch as ``[1, rows, ...]`` micro-batches) on a one-device mesh; the MLM head
-    on every position (the model's own loss, like transformers); XLA's default threads."""
+def step_flax(config: BertConfig, weights: dict[str, np.ndarray], batch: Batch, training: TrainingConfig,
+              sparse_mlm: bool = True) -> Step:
+    """bert_flax: the jitted step of ``bertzoo train --framework flax`` (``bert_flax.train_state.make_train_step``:
+    optax clip_by_global_norm + AdamW, the batch as ``[1, rows, ...]`` micro-batches) on a one-device mesh; the MLM
+    head only at the labelled positions (``PretrainingLoss`` with ``prediction_slots`` of the batch, as the trainer;
+    the same loss); XLA's default threads."""
     import jax
 
     import bert_flax
@@ -167,7 +170,8 @@ def step_flax(config: BertConfig, weights: dict[str, np.ndarray], batch: Batch, 
     shardings = state_shardings(model, tx, mesh)
     state = init_state(model, tx, shardings)
     inputs = {k: v[None] for k, v in batch.items()}
-    step_fn = make_train_step(model, tx, training, shardings, mesh, {k: v.ndim for k, v in inputs.items()})
+    step_fn = make_train_step(model, tx, training, shardings, mesh, {k: v.ndim for k, v in inputs.items()},
+                              sparse_mlm=sparse_mlm)
     arrays = global_batch(inputs, mesh)
     key, count = jax.random.PRNGKey(0), [0]
 
@@ -179,12 +183,19 @@ def step_flax(config: BertConfig, weights: dict[str, np.ndarray], batch: Batch, 
     return step
 
 
+def step_flax_dense(config: BertConfig, weights: dict[str, np.ndarray], batch: Batch,
+                    training: TrainingConfig) -> Step:
+    """bert_flax with the model's own loss (MLM head on every position, like transformers)."""
+    return step_flax(config, weights, batch, training, sparse_mlm=False)
+
+
 STEPS: dict[str, Callable[[BertConfig, dict[str, np.ndarray], Batch, TrainingConfig], Step]] = {
     "torch": step_torch,
     "torch-dense": step_torch_dense,
     "transformers": step_transformers,
     "tf": step_tf,
     "flax": step_flax,
+    "flax-dense": step_flax_dense,
 }
 
 

@@ -2,7 +2,8 @@
 on one device, a data x tensor parallel mesh, or a multi-host TPU pod slice.
 
 ``train(model, global_batches, config, mesh=...)`` runs ``config.total_steps`` optimizer steps of one jitted
-program (``bert_flax.train_state``): gradient accumulation over ``gradient_accumulation_steps`` micro-batches,
+step (``bert_flax.train_state``; pre-training runs the MLM head only at labelled positions, a static number per
+row, so a run compiles a few programs): gradient accumulation over ``gradient_accumulation_steps`` micro-batches,
 global-norm clipping, AdamW with linear warmup and decay and the schema's weight-decay rule, optional bfloat16
 compute (float32 master weights). The mesh has axes ``("data", "model")`` (``bert_flax.mesh``, e.g.
 ``"data=4,model=2"``): parameters and optimizer state are sharded by their logical axis names
@@ -30,7 +31,7 @@ from bert_core.training import INPUT_FIELDS, TrainingConfig, step_batches
 from bert_flax import checkpointing
 from bert_flax.mesh import build_mesh, global_batch, host_tree, initialize_distributed
 from bert_flax.train_state import (build_optimizer, decay_mask, init_state, learning_rate_schedule,  # noqa: F401
-                                   make_train_step, state_shardings)
+                                   make_train_step, prediction_slots, state_shardings)
 
 
 @dataclasses.dataclass
@@ -46,7 +47,7 @@ class TrainResult:
 
 def train(model, global_batches: Iterable[Mapping[str, np.ndarray]], config: TrainingConfig, *,
           progress: bool = True, resume_from: str | os.PathLike | None = None, save: bool = True,
-          mesh: jax.sharding.Mesh | str | None = None, rules=None) -> TrainResult:
+          mesh: jax.sharding.Mesh | str | None = None, rules=None, sparse_mlm: bool = True) -> TrainResult:
     """Train ``model`` (a bert_flax head matching ``config.task``; its ``params`` are updated, as numpy) for
     ``config.total_steps`` steps on ``global_batches`` (dicts of numpy arrays with ``config.batch_size`` rows;
     every process iterates the same global batches and keeps its rows).
@@ -57,6 +58,9 @@ def train(model, global_batches: Iterable[Mapping[str, np.ndarray]], config: Tra
         rules: logical-axis -> mesh-axis rules (default ``bert_flax.partitioning.DEFAULT_RULES``).
         resume_from: an output dir (or ``checkpoints/<step>`` folder) of an earlier run: continue from its step.
         save: write Orbax checkpoints (every ``config.save_every`` steps and at the end) and the final model.
+        sparse_mlm: pre-training runs the MLM head on labelled positions only (``train_state.PretrainingLoss``;
+            same loss), with a static number of positions per row from each global batch (``prediction_slots``:
+            the same program on every process, a few programs over a run).
     """
     if model.head != config.head:
         raise ValueError(f"task {config.task!r} trains a {config.head}, got a {type(model).__name__}")
@@ -76,7 +80,15 @@ def train(model, global_batches: Iterable[Mapping[str, np.ndarray]], config: Tra
     fields = (*INPUT_FIELDS, *config.label_fields)
     step_fn = None
     mngr = checkpointing.manager(os.path.join(config.output_dir, checkpointing.CHECKPOINTS)) if save else None
-    batches = step_batches(itertools.islice(global_batches, start, None), config, rank, world)
+    slots = [None]  # sparse MLM: the prediction slots of the global batch step_batches read last
+    sparse = sparse_mlm and model.head == "BertForPreTraining"
+
+    def counted(source):
+        for b in source:
+            slots[0] = prediction_slots(b["labels"]) if sparse else None
+            yield b
+
+    batches = step_batches(counted(itertools.islice(global_batches, start, None)), config, rank, world)
     bar = _progress_bar(config, start, progress and rank == 0)
     key = jax.random.PRNGKey(config.seed)
     new_losses, t0 = [], time.perf_counter()
@@ -87,9 +99,10 @@ def train(model, global_batches: Iterable[Mapping[str, np.ndarray]], config: Tra
         keep = PACKED_FIELDS if "example_ids" in micro[0] else fields  # packed rows: bert_core.data.packing
         local = {k: np.stack([np.asarray(m[k]) for m in micro]) for k in micro[0] if k in keep}
         if step_fn is None:
-            step_fn = make_train_step(model, tx, config, shardings, mesh, {k: v.ndim for k, v in local.items()})
+            step_fn = make_train_step(model, tx, config, shardings, mesh, {k: v.ndim for k, v in local.items()},
+                                      sparse_mlm=sparse_mlm)
         params, opt_state, loss, norm = step_fn(state["params"], state["opt_state"], global_batch(local, mesh),
-                                                jax.random.fold_in(key, step))
+                                                jax.random.fold_in(key, step), slots[0])
         state = {"params": params, "opt_state": opt_state}
         if (step + 1) % config.log_every == 0 or step + 1 == config.total_steps:
             losses.append(float(loss))
