@@ -9,8 +9,8 @@ with the MiniLM uncased vocabulary (30522 tokens). Unpacked batches are ``bert_c
 Model: BERT-base shape scaled down to run in minutes on a CPU (``--layers 4 --hidden 256``, 4 heads, 30522
 vocabulary, dropout 0.1), float32. A step is what the trainers run: ``bert_torch.train_state.train_step``
 (``PretrainingLoss``: sparse MLM head, AdamW, clipping), ``bert_flax.train_state.make_train_step`` (jitted,
-dense MLM head) and ``bert_tf.train``'s ``TrainingModule`` step through ``train_on_batch`` (the function ``fit``
-runs, with ``train()``'s defaults: ``jit_compile=False``, so a tf.function graph with the MLM head on labelled
+sparse MLM head at a fixed width per batch layout, the widest batch's ``prediction_slots``) and
+``bert_tf.train``'s ``TrainingModule`` step through ``train_on_batch`` (the function ``fit`` runs, with ``train()``'s defaults: ``jit_compile=False``, so a tf.function graph with the MLM head on labelled
 positions only; ``bert_tf.schedules`` AdamW, clipping), with the same batch size for both modes; a packed row
 simply carries more real tokens.
 
@@ -78,7 +78,7 @@ def make_step_flax(bert_config: BertConfig, config: TrainingConfig, threads: int
 
     from bert_flax import FlaxBertForPreTraining
     from bert_flax.mesh import build_mesh, global_batch
-    from bert_flax.train_state import build_optimizer, init_state, make_train_step, state_shardings
+    from bert_flax.train_state import build_optimizer, init_state, make_train_step, prediction_slots, state_shardings
 
     model = FlaxBertForPreTraining(bert_config, seed=0)
     mesh = build_mesh(None)
@@ -87,6 +87,7 @@ def make_step_flax(bert_config: BertConfig, config: TrainingConfig, threads: int
     state = init_state(model, tx, shardings)
     step_fns = {}  # one jitted step per batch layout (packed, unpacked); they share the state
     key = jax.random.PRNGKey(0)
+    widest = {tuple(sorted(mode[0])): max(prediction_slots(b["labels"]) for b in mode) for mode in ALL_BATCHES}
 
     def step(batch: Batch) -> None:
         nonlocal state
@@ -95,7 +96,9 @@ def make_step_flax(bert_config: BertConfig, config: TrainingConfig, threads: int
         if layout not in step_fns:
             step_fns[layout] = make_train_step(model, tx, config, shardings, mesh,
                                                {k: v.ndim for k, v in local.items()})
-        params, opt, loss, _ = step_fns[layout](state["params"], state["opt_state"], global_batch(local, mesh), key)
+        slots = widest[layout]  # one MLM width per layout: no compilation inside the timed steps
+        params, opt, loss, _ = step_fns[layout](state["params"], state["opt_state"], global_batch(local, mesh), key,
+                                                slots)
         state = {"params": params, "opt_state": opt}
         float(loss)
 
@@ -124,6 +127,7 @@ def make_step_tf(bert_config: BertConfig, config: TrainingConfig, threads: int) 
 
 
 STEPS = {"torch": make_step_torch, "flax": make_step_flax, "tf": make_step_tf}
+ALL_BATCHES: list[list[Batch]] = []  # [unpacked, packed], set in main
 
 
 def cycle(items: list[Batch]) -> Iterator[Batch]:
@@ -167,6 +171,7 @@ def main() -> None:
         examples = list(PretrainingExamples(paths, tokenizer, max_seq_length=args.seq, seed=0))
     unpacked = list(batches(examples, args.batch, drop_remainder=True))
     packed = list(packed_batches(examples, args.batch, args.seq, pad_token_id=tokenizer.pad_token_id))
+    ALL_BATCHES[:] = [unpacked, packed]
     fill_u = sum(map(real_tokens, unpacked)) / (len(unpacked) * args.batch * args.seq)
     fill_p = sum(map(real_tokens, packed)) / (len(packed) * args.batch * args.seq)
     per_row = np.mean([np.count_nonzero(b["next_sentence_label"] != -100) / args.batch for b in packed])
