@@ -8,11 +8,11 @@ with the MiniLM uncased vocabulary (30522 tokens). Unpacked batches are ``bert_c
 
 Model: BERT-base shape scaled down to run in minutes on a CPU (``--layers 4 --hidden 256``, 4 heads, 30522
 vocabulary, dropout 0.1), float32. A step is what the trainers run: ``bert_torch.train_state.train_step``
-(``PretrainingLoss``: sparse MLM head, AdamW, clipping), ``bert_flax.train_state.make_train_step`` (jitted,
-sparse MLM head at a fixed width per batch layout, the widest batch's ``prediction_slots``) and
-``bert_tf.train``'s ``TrainingModule`` step through ``train_on_batch`` (the function ``fit`` runs, with
-``train()``'s defaults: ``jit_compile=False``, so a tf.function graph with the MLM head on labelled positions only; ``bert_tf.schedules`` AdamW, clipping), with the same batch size for both modes; a packed row
-simply carries more real tokens.
+(``PretrainingLoss``: sparse MLM head, AdamW, clipping), ``bert_flax.train_state.make_train_step`` (jitted, sparse
+MLM head at a fixed width per batch layout, the widest batch's ``prediction_slots``) and ``bert_tf.train``'s
+``TrainingModule`` step through ``train_on_batch`` (the function ``fit`` runs, with ``train()``'s defaults:
+``jit_compile=False``, so a tf.function graph with the MLM head on labelled positions only; ``bert_tf.schedules``
+AdamW, clipping), with the same batch size for both modes; a packed row simply carries more real tokens.
 
 Modes alternate step by step (after ``--warmup`` untimed steps each), so load drifts on a shared machine hit both
 alike; the ratio packed / unpacked of real tokens per second is measured in the same process, over all timed
