@@ -144,42 +144,19 @@ RUNNERS: dict[str, Callable[[BertConfig, dict[str, np.ndarray]], Callable[[Input
 
 
 # -- one process per framework (--processes) ------------------------------------------------------------------
-def _worker(name: str, layers: int, threads: int | None, conn) -> None:
-    """A long-lived child that builds one framework's runner and times it on request (``("time", batch, seq,
-    reps)`` -> list of seconds; ``None`` ends it): its threads never meet another framework's."""
+def subject(name: str, layers: int, threads: int | None, batch: int, seq: int) -> Callable[[], object]:
+    """``RUNNERS[name]`` on one batch as a blocking zero-argument call (``bench/procs.py`` runs it in a child)."""
     if threads:
         import torch
         torch.set_num_threads(threads)
     config = base_config(layers)
-    run = RUNNERS[name](config, random_weights(config))
-    conn.send("ready")
-    while (msg := conn.recv()) is not None:
-        _, batch, seq, reps = msg
-        inputs = make_inputs(config, batch, seq)
-        run(inputs)  # warm-up (a no-op after the first round at this shape)
-        conn.send([_timed(lambda: run(inputs)) for _ in range(reps)])
-    conn.close()
+    run, inputs = RUNNERS[name](config, random_weights(config)), make_inputs(config, batch, seq)
+    return lambda: _block(run(inputs))
 
 
-class ProcessRunner:
-    """``RUNNERS[name]`` in its own spawned process; call it with ``(batch, seq, reps)`` for the timings."""
-
-    def __init__(self, name: str, layers: int, threads: int | None) -> None:
-        import multiprocessing as mp
-        ctx = mp.get_context("spawn")
-        self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker, args=(name, layers, threads, child), daemon=True)
-        self.process.start()
-        if self.conn.recv() != "ready":
-            raise RuntimeError(f"{name} worker did not start")
-
-    def __call__(self, batch: int, seq: int, reps: int) -> list[float]:
-        self.conn.send(("time", batch, seq, reps))
-        return self.conn.recv()
-
-    def close(self) -> None:
-        self.conn.send(None)
-        self.process.join(timeout=30)
+def _block(out: object) -> None:
+    if hasattr(out, "block_until_ready"):  # JAX dispatches asynchronously
+        out.block_until_ready()
 
 
 # -- measurement ----------------------------------------------------------------------------------------------
@@ -245,9 +222,10 @@ def main(argv: list[str] | None = None) -> None:
     print(cpu_line(), flush=True)
     config = base_config(args.layers)
     if args.processes:
+        from procs import Subject  # bench/ is sys.path[0] when this runs as a script
         print("each framework in its own long-lived process, rounds alternating", flush=True)
-        runners = {name: ProcessRunner(name, args.layers, args.threads) for name in frameworks}
-        timed = lambda run, inputs, batch: run(batch, args.seq, 1)[0]  # noqa: E731
+        runners = dict.fromkeys(frameworks)  # a process per framework and batch size, one batch size at a time
+        timed = lambda run, inputs, batch: run.time(1)[0][0]  # noqa: E731
     else:
         weights = random_weights(config)
         runners = {}
@@ -263,6 +241,8 @@ def main(argv: list[str] | None = None) -> None:
     for batch in batches:
         inputs = make_inputs(config, batch, args.seq)
         times: dict[str, list[float]] = {name: [] for name in runners}
+        if args.processes:
+            runners = {name: Subject(subject, name, args.layers, args.threads, batch, args.seq) for name in runners}
         for run in runners.values():
             timed(run, inputs, batch)  # warm-up
         order = list(runners.items())
@@ -273,10 +253,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"batch {batch}: " + ", ".join(f"{n} {' '.join(f'{t * 1e3:.0f}' for t in ts)} ms"
                                             for n, ts in times.items()), flush=True)
         rows.append((batch, times))
+        if args.processes:
+            for process in runners.values():
+                process.close()
         peaks.append(matmul_gflops())  # the machine's state drifts: measure the baseline throughout
-    if args.processes:
-        for run in runners.values():
-            run.close()
     peak = max(peaks)
     print(f"\nBERT-base-sized: hidden 768, {config.num_hidden_layers} layers, 12 heads, intermediate 3072, vocab "
           f"30522, seq {args.seq}, float32, inference_mode, {torch.get_num_threads()} torch thread(s).\n"

@@ -19,7 +19,7 @@ training step and returns once its results are computed (block on them: ``block_
 Add a framework by writing its function and listing it in ``STEPS``. Usage::
 
     .venv/bin/python bench/train_step.py [--frameworks torch,torch-dense,transformers] [--batch 8] [--seq 128]
-                                         [--warmup 2] [--reps 3] [--layers 12] [--threads N]
+                                         [--warmup 2] [--reps 3] [--layers 12] [--threads N] [--processes]
 """
 
 from __future__ import annotations
@@ -179,6 +179,7 @@ def step_flax(config: BertConfig, weights: dict[str, np.ndarray], batch: Batch, 
         state["params"], state["opt_state"], loss, _ = step_fn(state["params"], state["opt_state"], arrays,
                                                                jax.random.fold_in(key, count[0]))
         count[0] += 1
+        jax.block_until_ready(state)  # the whole update, not only the loss (outputs can complete separately)
         return float(loss)
     return step
 
@@ -244,6 +245,27 @@ print("RESULT" + json.dumps(statistics.median(ts[{warmup}:])))
     return float(json.loads(proc.stdout.split("RESULT", 1)[1]))
 
 
+def _timed_here(fn: Step) -> tuple[float, float, float]:
+    start, start_cpu = time.perf_counter(), time.process_time()
+    loss = fn()
+    return time.perf_counter() - start, time.process_time() - start_cpu, loss
+
+
+def training_config(args: argparse.Namespace) -> TrainingConfig:
+    return TrainingConfig(learning_rate=1e-4, warmup_steps=2, total_steps=1000, batch_size=args.batch,
+                          max_seq_length=args.seq)
+
+
+def subject(name: str, args: argparse.Namespace) -> Step:
+    """``STEPS[name]`` built from scratch (``bench/procs.py`` runs it in its own process with ``--processes``)."""
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    config = base_config(args.layers)
+    return STEPS[name](config, random_weights(config), make_batch(config, args.batch, args.seq),
+                       training_config(args))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frameworks", default="torch,torch-dense,transformers", help=f"comma-separated, from {', '.join(STEPS)}")
@@ -253,6 +275,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=3, help="timed steps per framework")
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--processes", action="store_true",
+                        help="each framework in its own long-lived process (no shared allocator or thread pools)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.frameworks.split(",") if n.strip()]
     unknown = [n for n in names if n not in STEPS]
@@ -263,25 +287,33 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
 
     config = base_config(args.layers)
-    weights = random_weights(config)
     batch = make_batch(config, args.batch, args.seq)
-    training = TrainingConfig(learning_rate=1e-4, warmup_steps=2, total_steps=1000, batch_size=args.batch,
-                              max_seq_length=args.seq)
-    steps = {n: STEPS[n](config, weights, batch, training) for n in names}
-    del weights
+    if args.processes:
+        from procs import Subject  # bench/ is sys.path[0] when this runs as a script
+        subjects = {n: Subject(subject, n, args) for n in names}
+        steps = {n: (lambda s=s: s.time(1)[0]) for n, s in subjects.items()}
+    else:
+        weights = random_weights(config)
+        training = training_config(args)
+        built = {n: STEPS[n](config, weights, batch, training) for n in names}
+        del weights
+        steps = {n: (lambda fn=fn: _timed_here(fn)) for n, fn in built.items()}
     times: dict[str, list[float]] = {n: [] for n in names}
     cpu: dict[str, list[float]] = {n: [] for n in names}
     losses: dict[str, list[float]] = {n: [] for n in names}
     for rep in range(args.warmup + args.reps):
         for name in names:
-            start, start_cpu = time.perf_counter(), time.process_time()
-            losses[name].append(steps[name]())
-            elapsed, elapsed_cpu = time.perf_counter() - start, time.process_time() - start_cpu
+            elapsed, elapsed_cpu, loss = steps[name]()
+            losses[name].append(loss)
             if rep >= args.warmup:
                 times[name].append(elapsed)
                 cpu[name].append(elapsed_cpu)
+    if args.processes:
+        for process in subjects.values():
+            process.close()
     print(f"BERT-base pre-training step ({args.layers} layers), batch {args.batch} x {args.seq}, float32, "
-          f"{args.warmup} warmup + {args.reps} timed steps each, interleaved")
+          f"{args.warmup} warmup + {args.reps} timed steps each, interleaved"
+          + (", each framework in its own process" if args.processes else ""))
     print("wall: median seconds per step; cpu: median CPU seconds of this process per step (all threads; less "
           "sensitive to other load on a shared machine)")
     base = statistics.median(times[BASELINE]) if BASELINE in times else None

@@ -32,11 +32,12 @@ class Float32UnitsDense(keras.layers.Dense):
         return tf.cast(super().call(tf.cast(inputs, tf.float32), training=training), self.compute_dtype)
 
 
-def dense(config: BertConfig, units: int, name: str, in_dim: int) -> keras.layers.Dense:
-    """A built Dense layer (``kernel`` [in_dim, units], ``bias``) with BERT's initialisation; under a 16-bit
-    policy its matmul runs where ``bert_tf.kernels.float32_units`` says."""
+def dense(config: BertConfig, units: int, name: str, in_dim: int, activation=None) -> keras.layers.Dense:
+    """A built Dense layer (``kernel`` [in_dim, units], ``bias``, then ``activation`` if given) with BERT's
+    initialisation; under a 16-bit policy its matmul runs where ``bert_tf.kernels.float32_units`` says (on the
+    float32 units the activation runs on the float32 result, rounded once)."""
     cls = Float32UnitsDense if float32_units(keras.config.dtype_policy().compute_dtype) else keras.layers.Dense
-    layer = cls(units, kernel_initializer=initializer(config), name=name)
+    layer = cls(units, activation=activation, kernel_initializer=initializer(config), name=name)
     layer.build((None, None, in_dim))
     return layer
 

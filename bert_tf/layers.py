@@ -48,12 +48,12 @@ class TFBertIntermediate(keras.layers.Layer):
     def __init__(self, config: BertConfig, **kwargs) -> None:
         super().__init__(**kwargs)
         with scope(self):
-            self.dense = dense(config, config.intermediate_size, "dense", config.hidden_size)
-            self.act = activation(config.hidden_act)
+            self.dense = dense(config, config.intermediate_size, "dense", config.hidden_size,
+                               activation=activation(config.hidden_act))
             self.built = True
 
     def call(self, hidden_states):
-        return self.act(self.dense(hidden_states))
+        return self.dense(hidden_states)
 
 
 class TFBertOutput(keras.layers.Layer):
