@@ -11,7 +11,7 @@ by a measured dispatch (never by CPU vendor name); the twin of ``bert_torch.kern
   the weights are not rounded: results are at least as close to float32.
 * ``"auto"`` (default): ``"float32"`` where a float32 matmul of BERT's shape measured faster than the 16-bit one on
   the default device (CPUs with AVX512-BF16 but no AMX run bf16 GEMMs at about half their float32 rate), else
-  ``"native"``. Measured once per (dtype, device kind) and process; ``dispatch_table()`` shows the timings.
+  ``"native"``; on TPUs always ``"native"`` (their matrix units take 16-bit operands). Measured once per (dtype, device kind) and process; ``dispatch_table()`` shows the timings.
 
 The choice is read when a layer is built: set the mode before building the model.
 """
@@ -47,7 +47,10 @@ def float32_units(compute_dtype: str | None) -> bool:
         return False
     if _STATE["mode"] == "float32":
         return True
-    key = (compute_dtype, "gpu" if tf.config.list_logical_devices("GPU") else "cpu")
+    kind = next((k.lower() for k in ("TPU", "GPU") if tf.config.list_logical_devices(k)), "cpu")
+    if kind == "tpu":  # the MXU multiplies 16-bit operands natively: nothing to measure, and no host timing applies
+        return False
+    key = (compute_dtype, kind)
     if key not in _DISPATCH:
         _TIMINGS[key] = _measure(compute_dtype)
         _DISPATCH[key] = _TIMINGS[key]["float32"] < _TIMINGS[key][compute_dtype]

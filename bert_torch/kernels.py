@@ -89,13 +89,16 @@ class PackedLinear:
 
 
 def _best_time(fns: dict[str, callable], x: torch.Tensor, reps: int) -> dict[str, float]:
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)  # CUDA launches return before the kernel ends
     best = {name: float("inf") for name in fns}
     for fn in fns.values():
         fn(x)  # warm-up: first-call allocation and oneDNN primitive creation
     for _ in range(reps):
         for name, fn in fns.items():
+            sync()
             start = time.perf_counter()
             fn(x)
+            sync()
             best[name] = min(best[name], time.perf_counter() - start)
     return best
 
