@@ -17,11 +17,23 @@ def pack_tokens(x: tf.Tensor, token_index: tf.Tensor) -> tf.Tensor:
     return tf.gather(tf.reshape(x, (-1, tf.shape(x)[-1])), token_index)
 
 
-def unpack_tokens(x: tf.Tensor, token_index: tf.Tensor, batch, seq) -> tf.Tensor:
-    """[tokens, hidden] -> [batch, seq, hidden], zeros where no token is (the inverse of ``pack_tokens``)."""
-    width = tf.shape(x)[-1]
-    flat = tf.scatter_nd(token_index[:, None], x, tf.stack([batch * seq, width]))
-    return tf.reshape(flat, tf.stack([batch, seq, width]))
+def unpack_tokens(x: tf.Tensor, token_index: tf.Tensor, batch, seq, inverse: tf.Tensor | None = None) -> tf.Tensor:
+    """[tokens, hidden] -> [batch, seq, hidden], zeros where no token is (the inverse of ``pack_tokens``).
+
+    A gather from ``x`` plus one zero row (``inverse_index``; pass it when unpacking several tensors of one layout):
+    TensorFlow's CPU gather is multi-threaded, its ``scatter_nd`` is not (0.69 vs 1.09 ms for 576 x 768 -> 1024)."""
+    if inverse is None:
+        inverse = inverse_index(token_index, batch * seq)
+    flat = tf.gather(tf.pad(x, [[0, 1], [0, 0]]), inverse)
+    return tf.reshape(flat, tf.stack([batch, seq, tf.shape(x)[-1]]))
+
+
+def inverse_index(token_index: tf.Tensor, size) -> tf.Tensor:
+    """[size] int32: each flat ``batch * seq`` position's row in the packed [tokens, ...] matrix, or ``tokens`` (the
+    zero row ``unpack_tokens`` appends) where no token is."""
+    tokens = tf.shape(token_index)[0]
+    return tf.tensor_scatter_nd_update(tf.fill(tf.reshape(size, (1,)), tokens), token_index[:, None],
+                                       tf.range(tokens))
 
 
 class TFBertSelfAttention(keras.layers.Layer):
@@ -56,8 +68,11 @@ class TFBertSelfAttention(keras.layers.Layer):
              past_key_value=None, output_attentions=False, training=False, token_index=None):
         """``token_index`` given: ``hidden_states`` are [tokens, hidden] (``pack_tokens``), scattered into the
         [batch, seq] layout of ``attention_mask`` ([batch, 1, 1, seq]) for the scores only."""
-        spread = (lambda x: x) if token_index is None else (
-            lambda x: unpack_tokens(x, token_index, tf.shape(attention_mask)[0], tf.shape(attention_mask)[-1]))
+        spread = lambda x: x  # noqa: E731
+        if token_index is not None:
+            batch, seq = tf.shape(attention_mask)[0], tf.shape(attention_mask)[-1]
+            inverse = inverse_index(token_index, batch * seq)  # shared by query, key and value
+            spread = lambda x: unpack_tokens(x, token_index, batch, seq, inverse)  # noqa: E731
         query = self._heads(spread(self.query(hidden_states)))
         is_cross = encoder_hidden_states is not None
         if is_cross and past_key_value is not None:
