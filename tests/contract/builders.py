@@ -155,11 +155,13 @@ def assert_outputs_close(got: dict[str, Any], want: dict[str, Any], atol: float,
 def assert_gradients_close(got: dict[str, np.ndarray], want: dict[str, np.ndarray], rtol: float = 1e-4,
                            where: str = "") -> None:
     """The same parameter names, and each gradient within ``rtol`` of the tensor's largest reference gradient,
-    floored at 1e-3 of the largest gradient anywhere (some tensors, such as the last LayerNorm bias before a
-    softmax-invariant head, have gradients that are zero up to rounding)."""
+    floored at 3e-2 of the largest gradient anywhere: some gradients are sums that cancel to almost nothing (the
+    last LayerNorm bias before a softmax-invariant head; a multiple-choice classifier bias, a sum of softmax terms
+    ~0.3 ending near 7e-5), where float32 leaves ~5e-8 of absolute rounding noise that depends on thread count and
+    summation order (1e-3 of the largest gradient made those tests pass or fail with the test order)."""
     assert set(got) == set(want), (f"{where}: parameter names differ: only here {sorted(set(got) - set(want))}, "
                                    f"only in the reference {sorted(set(want) - set(got))}")
-    floor = 1e-3 * max(float(np.abs(g).max()) for g in want.values())
+    floor = 3e-2 * max(float(np.abs(g).max()) for g in want.values())
     for name, ref in want.items():
         scale = max(float(np.abs(ref).max()), floor)
         err = max_diff(got[name], ref) / scale
