@@ -101,8 +101,9 @@ class TFBertSelfAttention(keras.layers.Layer):
         scores = tf.cast(scores, tf.float32) / math.sqrt(self.head_dim)
         if attention_mask is not None:  # 1 = attend, 0 = masked (as transformers' additive most-negative value)
             scores = tf.where(tf.cast(attention_mask, tf.float32) > 0.5, scores, tf.float32.min)
-        probs = tf.cast(tf.nn.softmax(scores, axis=-1), self.compute_dtype)
-        probs = self.dropout(probs, training=training)
+        probs = tf.nn.softmax(scores, axis=-1)
+        if not self.float32_units or training or output_attentions:  # else: no bf16 round trip on the float32 units
+            probs = self.dropout(tf.cast(probs, self.compute_dtype), training=training)
         if head_mask is not None:
             probs = probs * tf.cast(head_mask, probs.dtype)
         context = tf.cast(tf.matmul(up(probs), up(value)), self.compute_dtype)

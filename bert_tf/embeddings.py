@@ -43,9 +43,13 @@ def dense(config: BertConfig, units: int, name: str, in_dim: int, activation=Non
 
 
 class TFWeight(keras.layers.Layer):
-    """A layer holding one raw ``weight`` matrix (transformers' ``word_embeddings/weight`` and decoder weight)."""
+    """A layer holding one raw ``weight`` matrix (transformers' ``word_embeddings/weight`` and decoder weight).
+
+    Its call gathers rows of the float32 variable (``autocast=False``: under a 16-bit policy Keras would otherwise
+    cast the whole table, 30522 x 768 for BERT, at every call before gathering); callers cast the rows."""
 
     def __init__(self, shape: tuple[int, ...], init: keras.initializers.Initializer, **kwargs) -> None:
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         with scope(self):
             self.weight = self.add_weight(name="weight", shape=shape, initializer=init)
