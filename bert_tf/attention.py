@@ -48,6 +48,8 @@ class TFBertSelfAttention(keras.layers.Layer):
             self.query = dense(config, h, "query", h)
             self.key = dense(config, h, "key", h)
             self.value = dense(config, h, "value", h)
+            for projection in (self.query, self.key, self.value):  # on the float32 units: feed float32 math as is
+                projection.round_output = False
             self.dropout = keras.layers.Dropout(config.attention_probs_dropout_prob)
             self.position_embedding_type = position_embedding_type or config.position_embedding_type
             self.max_positions = config.max_position_embeddings

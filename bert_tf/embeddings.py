@@ -24,12 +24,15 @@ class Float32UnitsDense(keras.layers.Dense):
     """``keras.layers.Dense`` under a 16-bit policy, its matmul on the float32 units (``bert_tf.kernels``): the
     input as Keras rounded it to the compute dtype, the float32 kernel and bias, the output rounded back."""
 
+    round_output = True  # False where the consumer is more float32 math, not another Keras layer (Q, K, V)
+
     def __init__(self, *args, **kwargs) -> None:
         kwargs["autocast"] = False  # read the float32 variables, not bfloat16 copies
         super().__init__(*args, **kwargs)
 
     def call(self, inputs, training=None):
-        return tf.cast(super().call(tf.cast(inputs, tf.float32), training=training), self.compute_dtype)
+        out = super().call(tf.cast(inputs, tf.float32), training=training)
+        return tf.cast(out, self.compute_dtype) if self.round_output else out
 
 
 def dense(config: BertConfig, units: int, name: str, in_dim: int, activation=None) -> keras.layers.Dense:
