@@ -13,13 +13,9 @@ timing on request: tape, global-norm clip 1.0, ``tf.keras.optimizers.AdamW``. Us
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[0] = ROOT
@@ -29,30 +25,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 
 from bench.tf_padding_bench import cpu_line, timed  # noqa: E402
-
-WORKER = """
-import json, sys, time
-sys.path.insert(0, {root!r})
-import numpy as np, tensorflow as tf
-from transformers import BertConfig, TFBertForPreTraining
-from bench.tf_padding_bench import timed
-model = TFBertForPreTraining(BertConfig(num_hidden_layers={layers}))
-opt = tf.keras.optimizers.AdamW(learning_rate=1e-4, weight_decay=0.01)
-x = {{k: tf.constant(v.astype("int32")) for k, v in np.load({batch!r}).items()}}
-@tf.function
-def step(x):
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(model(x, training=True).loss)
-    grads = tape.gradient(loss, model.trainable_variables)
-    grads, _ = tf.clip_by_global_norm(grads, 1.0)
-    opt.apply_gradients(zip(grads, model.trainable_variables))
-    return loss
-step(x).numpy(); step(x).numpy()
-print("READY", flush=True)
-for line in sys.stdin:
-    print(json.dumps(timed(lambda: step(x).numpy(), int(line))), flush=True)
-"""
-
+from bench.transformers_tf import TransformersTFStep  # noqa: E402
 
 def ours(config, weights, batch, training, variant: str):
     import bert_tf
@@ -87,27 +60,16 @@ def main() -> None:
     runners = {v: ours(config, random_weights(config), batch, training, v) for v in args.variants.split(",")}
     for run in runners.values():
         run(), run()  # trace / compile, optimizer slots
-    with tempfile.NamedTemporaryFile(suffix=".npz", delete=False) as f:
-        np.savez(f, **batch)
-    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", USE_TF="1", USE_TORCH="0")
-    env.pop("KERAS_BACKEND", None)
-    hf = subprocess.Popen([sys.executable, "-c", WORKER.format(root=ROOT, layers=args.layers, batch=f.name)],
-                          env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    hf = TransformersTFStep(args.layers, batch)
     try:
-        if not hf.stdout.readline().startswith("READY"):
-            raise RuntimeError("transformers' TF worker failed (is tf-keras installed?)")
         times: dict[str, list[float]] = {}
         for r in range(args.rounds):
-            hf.stdin.write(f"{args.reps}\n")
-            hf.stdin.flush()
-            times.setdefault("transformers", []).append(json.loads(hf.stdout.readline()))
+            times.setdefault("transformers", []).append(hf.time(args.reps))
             for name, run in runners.items():
                 times.setdefault(f"ours {name}", []).append(timed(run, args.reps))
             print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()), flush=True)
     finally:
-        hf.stdin.close()
-        hf.wait()
-        os.remove(f.name)
+        hf.close()
     print("\nspeed vs transformers' TF (median over rounds of the per-round ratio, > 1 = ours faster):")
     for name in runners:
         ratio = statistics.median(h / o for h, o in zip(times["transformers"], times[f"ours {name}"]))

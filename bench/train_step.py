@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
 
@@ -201,48 +200,19 @@ STEPS: dict[str, Callable[[BertConfig, dict[str, np.ndarray], Batch, TrainingCon
 
 
 def transformers_tf_step_seconds(layers: int, batch: Batch, warmup: int, reps: int) -> float | str:
-    """transformers' TFBertForPreTraining step (tape, global-norm clip, AdamW) in a Keras 2 subprocess.
-
-    transformers' TF classes need tf-keras (TF_USE_LEGACY_KERAS=1 before TensorFlow loads), so they cannot share
-    this process; the step mirrors ``step_tf``'s work: forward with labels, backward, clip, AdamW update.
-    """
-    import json
-    import subprocess
-    import tempfile
-
-    with tempfile.NamedTemporaryFile(suffix=".npz", delete=False) as f:
-        np.savez(f, **batch)
-    code = f"""
-import json, statistics, time
-import numpy as np, tensorflow as tf
-from transformers import BertConfig, TFBertForPreTraining
-b = dict(np.load({f.name!r}))
-model = TFBertForPreTraining(BertConfig(num_hidden_layers={layers}, hidden_dropout_prob=0.0,
-                                        attention_probs_dropout_prob=0.0))
-opt = tf.keras.optimizers.AdamW(learning_rate=1e-4, weight_decay=0.01)
-x = {{k: tf.constant(v.astype("int32")) for k, v in b.items()}}
-@tf.function
-def step(x):
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(model(x, training=True).loss)
-    grads = tape.gradient(loss, model.trainable_variables)
-    grads, _ = tf.clip_by_global_norm(grads, 1.0)
-    opt.apply_gradients(zip(grads, model.trainable_variables))
-    return loss
-ts = []
-for i in range({warmup} + {reps}):
-    t = time.perf_counter(); step(x).numpy(); ts.append(time.perf_counter() - t)
-print("RESULT" + json.dumps(statistics.median(ts[{warmup}:])))
-"""
-    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", USE_TF="1", USE_TORCH="0", TF_CPP_MIN_LOG_LEVEL="3")
-    env.pop("KERAS_BACKEND", None)
+    """transformers' TFBertForPreTraining step (tape, global-norm clip, AdamW, dropout as trained) in a Keras 2
+    subprocess (``bench/transformers_tf.py``, shared with ``bench/tf_train_bench.py``): the median of ``reps``
+    steps after ``warmup`` more, or why it could not run."""
     try:
-        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        from transformers_tf import TransformersTFStep  # bench/ is sys.path[0] when this runs as a script
+        hf = TransformersTFStep(layers, batch)
+    except (ImportError, RuntimeError) as e:
+        return f"unavailable: {e}"
+    try:
+        times = [hf.time(1) for _ in range(warmup + reps)]
     finally:
-        os.remove(f.name)
-    if proc.returncode != 0 or "RESULT" not in proc.stdout:
-        return "unavailable: " + (proc.stderr.strip().splitlines() or ["no output"])[-1][:200]
-    return float(json.loads(proc.stdout.split("RESULT", 1)[1]))
+        hf.close()
+    return statistics.median(times[warmup:])
 
 
 def _timed_here(fn: Step) -> tuple[float, float, float]:
