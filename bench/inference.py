@@ -176,9 +176,7 @@ def matmul_gflops(reps: int = 5, n: int = 2048) -> float:
 
 def _timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
-    out = fn()
-    if hasattr(out, "block_until_ready"):
-        out.block_until_ready()
+    _block(fn())
     return time.perf_counter() - start
 
 

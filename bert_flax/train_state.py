@@ -152,11 +152,6 @@ def pretraining_loss(model, params: dict, batch: dict, rng=None, train: bool = T
     return module.apply({"params": params}, batch, slots, deterministic=not rngs, rngs=rngs)
 
 
-def packed_pretraining_loss(model, params: dict, batch: dict, rng=None, train: bool = True):
-    """The loss of packed rows with the MLM head on every position (``pretraining_loss`` with ``slots=None``)."""
-    return pretraining_loss(model, params, batch, rng, train)
-
-
 def make_train_step(model, tx: optax.GradientTransformation, config: TrainingConfig, shardings: dict,
                     mesh: jax.sharding.Mesh, batch_ndims: dict[str, int], sparse_mlm: bool = True):
     """``step(params, opt_state, micro_batches, rng, slots=None) -> (params, opt_state, loss, grad_norm)``, jitted

@@ -1,5 +1,6 @@
-"""Packed pre-training in bert_flax: ``packed_pretraining_loss`` gives the loss and gradients of the same examples
-unpacked (the model's own loss), and ``train`` runs on packed batches (``bert_core.data.packing``)."""
+"""Packed pre-training in bert_flax: ``pretraining_loss`` (the MLM head on every position) gives the loss and
+gradients of the same examples unpacked (the model's own loss), and ``train`` runs on packed batches
+(``bert_core.data.packing``)."""
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +12,7 @@ from bert_core.data import batches, packed_batches
 from bert_core.training import TrainingConfig
 from bert_flax import FlaxBertForPreTraining
 from bert_flax.train import train
-from bert_flax.train_state import packed_pretraining_loss
+from bert_flax.train_state import pretraining_loss
 from tests.conftest import tiny_config_dict
 from tests.core.test_packing import random_examples
 
@@ -28,7 +29,7 @@ def test_packed_loss_and_grads_equal_unpacked(scan_layers):
         return model(**unpacked, params=params).loss
 
     def packed_loss(params):
-        return packed_pretraining_loss(model, params, packed, train=False)
+        return pretraining_loss(model, params, packed, train=False)
 
     want, want_grads = jax.jit(jax.value_and_grad(unpacked_loss))(model.params)  # jitted: 3 s, op by op 15 s
     got, got_grads = jax.jit(jax.value_and_grad(packed_loss))(model.params)
