@@ -18,6 +18,7 @@ from jax import lax
 
 from bert_core.config import BertConfig
 from bert_flax import partitioning as P
+from bert_flax.dropout import Dropout
 from bert_flax.embeddings import compute_dtype, dense, layer_norm
 
 
@@ -82,7 +83,7 @@ class BertSelfAttention(nn.Module):
         if mask is not None:
             scores = scores + (1.0 - mask) * jnp.finfo(jnp.float32).min
         probs = jax.nn.softmax(scores, axis=-1).astype(self.dtype)
-        probs = nn.Dropout(rate=cfg.attention_probs_dropout_prob)(probs, deterministic=deterministic)
+        probs = Dropout(rate=cfg.attention_probs_dropout_prob)(probs, deterministic=deterministic)
         if layer_head_mask is not None:
             probs = probs * layer_head_mask[None, :, None, None].astype(probs.dtype)
         context = jnp.einsum("bhqk,bkhd->bqhd", probs.astype(compute), value.astype(compute))
@@ -120,7 +121,7 @@ class BertSelfOutput(nn.Module):
         cfg = self.config
         hidden = dense(cfg.hidden_size, (self.input_axis, "embed"), cfg, self.dtype, self.param_dtype, "dense")(
             hidden_states)
-        hidden = nn.Dropout(rate=cfg.hidden_dropout_prob)(hidden, deterministic=deterministic)
+        hidden = Dropout(rate=cfg.hidden_dropout_prob)(hidden, deterministic=deterministic)
         return layer_norm(cfg, self.dtype, self.param_dtype)(hidden + input_tensor)
 
 

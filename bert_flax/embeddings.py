@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from bert_core.config import BertConfig
 from bert_flax import partitioning as P
+from bert_flax.dropout import Dropout
 
 
 def layer_norm(config: BertConfig, dtype: Any, param_dtype: Any, name: str = "LayerNorm") -> nn.LayerNorm:
@@ -94,4 +95,4 @@ class BertEmbeddings(nn.Module):
         if cfg.position_embedding_type == "absolute":  # relative types keep the table (checkpoints hold it) unused
             hidden = hidden + positions
         hidden = layer_norm(cfg, self.dtype, self.param_dtype)(hidden)
-        return nn.Dropout(rate=cfg.hidden_dropout_prob)(hidden, deterministic=deterministic)
+        return Dropout(rate=cfg.hidden_dropout_prob)(hidden, deterministic=deterministic)

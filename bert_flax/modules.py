@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from bert_core.config import BertConfig
 from bert_core.heads import HEADS_BY_NAME, head_from_class_name
 from bert_flax import outputs as O
+from bert_flax.dropout import Dropout
 from bert_flax.embeddings import BertEmbeddings, dense
 from bert_flax.heads import BertOnlyMLMHead, BertOnlyNSPHead, BertPreTrainingHeads
 from bert_flax.layers import BertEncoder, BertPooler
@@ -123,7 +124,7 @@ class _HeadModule(nn.Module):
     def _dropout(self, x, deterministic):
         cfg = self.config
         rate = cfg.classifier_dropout if cfg.classifier_dropout is not None else cfg.hidden_dropout_prob
-        return nn.Dropout(rate=rate)(x, deterministic=deterministic)
+        return Dropout(rate=rate)(x, deterministic=deterministic)
 
     def _shared(self, bert):
         return bert.word_embeddings() if self.config.tie_word_embeddings else None
