@@ -10,6 +10,10 @@ positions: same loss and gradients, fewer FLOPs); ``torch-dense`` and ``flax-den
 ``BertForPreTraining`` with the same optimizer recipe (``torch.optim.AdamW`` groups,
 ``get_linear_schedule_with_warmup``, ``clip_grad_norm_``).
 
+``--host-memory retain`` (default): bertzoo's subjects keep freed host memory for reuse as ``bertzoo train``
+does (``bert_core.host_memory``: no page faults on XLA's and torch's large per-step blocks); ``system`` measures
+them on the C library's defaults, like the baseline.
+
 Frameworks run interleaved, step by step, so load drifts on a shared machine hit them alike; after
 ``--warmup`` untimed steps each, ``--reps`` timed steps each; the median seconds/step is reported with
 sequences/s and the ratio to transformers (``> 1`` = faster than transformers).
@@ -20,6 +24,7 @@ Add a framework by writing its function and listing it in ``STEPS``. Usage::
 
     .venv/bin/python bench/train_step.py [--frameworks torch,torch-dense,transformers] [--batch 8] [--seq 128]
                                          [--warmup 2] [--reps 3] [--layers 12] [--threads N] [--processes]
+                                         [--host-memory retain|system]
 """
 
 from __future__ import annotations
@@ -227,7 +232,11 @@ def training_config(args: argparse.Namespace) -> TrainingConfig:
 
 
 def subject(name: str, args: argparse.Namespace) -> Step:
-    """``STEPS[name]`` built from scratch (``bench/procs.py`` runs it in its own process with ``--processes``)."""
+    """``STEPS[name]`` built from scratch (``bench/procs.py`` runs it in its own process with ``--processes``);
+    bertzoo's subjects first set the host allocator as ``bertzoo train --host-memory`` does."""
+    if name != BASELINE:
+        from bert_core import host_memory
+        host_memory.configure(getattr(args, "host_memory", "system"))
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
@@ -247,6 +256,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--processes", action="store_true",
                         help="each framework in its own long-lived process (no shared allocator or thread pools)")
+    parser.add_argument("--host-memory", default="retain", choices=("retain", "system"),
+                        help="bertzoo's subjects keep freed host memory as `bertzoo train` does by default "
+                             "(bert_core.host_memory); transformers keeps the C library's default, except in one "
+                             "shared process (no --processes), where the setting applies to every subject")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.frameworks.split(",") if n.strip()]
     unknown = [n for n in names if n not in STEPS]
@@ -263,6 +276,8 @@ def main(argv: list[str] | None = None) -> None:
         subjects = {n: Subject(subject, n, args) for n in names}
         steps = {n: (lambda s=s: s.time(1)[0]) for n, s in subjects.items()}
     else:
+        from bert_core import host_memory
+        host_memory.configure(args.host_memory)
         weights = random_weights(config)
         training = training_config(args)
         built = {n: STEPS[n](config, weights, batch, training) for n in names}
@@ -283,7 +298,8 @@ def main(argv: list[str] | None = None) -> None:
             process.close()
     print(f"BERT-base pre-training step ({args.layers} layers), batch {args.batch} x {args.seq}, float32, "
           f"{args.warmup} warmup + {args.reps} timed steps each, interleaved"
-          + (", each framework in its own process" if args.processes else ""))
+          + (", each framework in its own process" if args.processes else "")
+          + f"; host memory: {args.host_memory} for bertzoo" + ("" if args.processes else " (whole process)"))
     print("wall: median seconds per step; cpu: median CPU seconds of this process per step (all threads; less "
           "sensitive to other load on a shared machine)")
     base = statistics.median(times[BASELINE]) if BASELINE in times else None

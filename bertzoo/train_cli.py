@@ -11,7 +11,7 @@ import argparse
 import sys
 import textwrap
 
-from bert_core import train_args
+from bert_core import host_memory, train_args
 from bert_core.training import TASKS, TrainingConfig
 from bertzoo.adapters import FRAMEWORKS, get_adapter
 
@@ -98,6 +98,10 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                         "strategies. none: one device")
     r.add_argument("--device", default=None, help="pt: e.g. cpu, cuda:0 (default: cuda:LOCAL_RANK or cpu)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--host-memory", default="retain", choices=host_memory.CHOICES,
+                   help="retain: keep freed host memory in the process for the next step's reuse instead of "
+                        "returning it to the system and faulting it back in (glibc; see bert_core.host_memory); "
+                        "system: the C library's defaults (default: %(default)s)")
     f = p.add_argument_group("flax (--framework flax)")
     f.add_argument("--mesh", default=None, metavar="AXES",
                    help="device mesh over all devices, e.g. data=4,model=2 (data parallel x tensor parallel; "
@@ -123,4 +127,5 @@ def run_train(args: argparse.Namespace) -> int:
     except ImportError as e:  # the framework is not installed: the message names the extra
         print(f"bertzoo train: {e}", file=sys.stderr)
         return 2
+    host_memory.configure(args.host_memory)  # before the framework's first computation
     return adapter.train(args)
