@@ -12,7 +12,8 @@ positions: same loss and gradients, fewer FLOPs); ``torch-dense`` and ``flax-den
 
 ``--host-memory retain`` (default): bertzoo's subjects keep freed host memory for reuse as ``bertzoo train``
 does (``bert_core.host_memory``: no page faults on XLA's and torch's large per-step blocks); ``system`` measures
-them on the C library's defaults, like the baseline.
+them on the C library's defaults, like the baseline (``--baseline-host-memory retain`` gives transformers' process
+the setting too: like-for-like allocators).
 
 Frameworks run interleaved, step by step, so load drifts on a shared machine hit them alike; after
 ``--warmup`` untimed steps each, ``--reps`` timed steps each; the median seconds/step is reported with
@@ -234,9 +235,8 @@ def training_config(args: argparse.Namespace) -> TrainingConfig:
 def subject(name: str, args: argparse.Namespace) -> Step:
     """``STEPS[name]`` built from scratch (``bench/procs.py`` runs it in its own process with ``--processes``);
     bertzoo's subjects first set the host allocator as ``bertzoo train --host-memory`` does."""
-    if name != BASELINE:
-        from bert_core import host_memory
-        host_memory.configure(getattr(args, "host_memory", "system"))
+    from bert_core import host_memory
+    host_memory.configure(getattr(args, "baseline_host_memory" if name == BASELINE else "host_memory", "system"))
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
@@ -260,6 +260,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="bertzoo's subjects keep freed host memory as `bertzoo train` does by default "
                              "(bert_core.host_memory); transformers keeps the C library's default, except in one "
                              "shared process (no --processes), where the setting applies to every subject")
+    parser.add_argument("--baseline-host-memory", default="system", choices=("retain", "system"),
+                        help="the same for transformers' process (retain: like-for-like allocators)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.frameworks.split(",") if n.strip()]
     unknown = [n for n in names if n not in STEPS]
@@ -299,7 +301,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"BERT-base pre-training step ({args.layers} layers), batch {args.batch} x {args.seq}, float32, "
           f"{args.warmup} warmup + {args.reps} timed steps each, interleaved"
           + (", each framework in its own process" if args.processes else "")
-          + f"; host memory: {args.host_memory} for bertzoo" + ("" if args.processes else " (whole process)"))
+          + (f"; host memory: {args.host_memory} for bertzoo, {args.baseline_host_memory} for transformers"
+             if args.processes else f"; host memory: {args.host_memory} (whole process)"))
     print("wall: median seconds per step; cpu: median CPU seconds of this process per step (all threads; less "
           "sensitive to other load on a shared machine)")
     base = statistics.median(times[BASELINE]) if BASELINE in times else None
