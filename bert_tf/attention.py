@@ -28,6 +28,19 @@ def unpack_tokens(x: tf.Tensor, token_index: tf.Tensor, batch, seq, inverse: tf.
     return tf.reshape(flat, tf.stack([batch, seq, tf.shape(x)[-1]]))
 
 
+def head_indices(token_index: tf.Tensor, batch, seq, heads: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """Gather indices between packed tokens and the [batch, heads, seq] rows of attention (each row one head's
+    ``head_dim`` values): ``spread`` [batch, heads, seq] picks rows of a packed ``[tokens + 1, heads]`` matrix (the
+    last row zeros, for padding); ``collect`` [tokens, heads] picks rows of ``[batch, heads, seq]``. One gather
+    each way then replaces unpack + head transpose (and transpose + pack): half the passes over the activations."""
+    inverse = tf.reshape(inverse_index(token_index, batch * seq), tf.stack([batch, 1, seq]))
+    head = tf.range(heads)
+    spread = inverse * heads + head[None, :, None]
+    b, s = token_index // seq, token_index % seq
+    collect = (b * heads)[:, None] * seq + head[None, :] * seq + s[:, None]
+    return spread, collect
+
+
 def inverse_index(token_index: tf.Tensor, size) -> tf.Tensor:
     """[size] int32: each flat ``batch * seq`` position's row in the packed [tokens, ...] matrix, or ``tokens`` (the
     zero row ``unpack_tokens`` appends) where no token is."""
@@ -70,12 +83,13 @@ class TFBertSelfAttention(keras.layers.Layer):
              past_key_value=None, output_attentions=False, training=False, token_index=None):
         """``token_index`` given: ``hidden_states`` are [tokens, hidden] (``pack_tokens``), scattered into the
         [batch, seq] layout of ``attention_mask`` ([batch, 1, 1, seq]) for the scores only."""
-        spread = lambda x: x  # noqa: E731
-        if token_index is not None:
+        heads = self._heads
+        if token_index is not None:  # [tokens, hidden] -> [batch, heads, seq, head_dim] in one gather
             batch, seq = tf.shape(attention_mask)[0], tf.shape(attention_mask)[-1]
-            inverse = inverse_index(token_index, batch * seq)  # shared by query, key and value
-            spread = lambda x: unpack_tokens(x, token_index, batch, seq, inverse)  # noqa: E731
-        query = self._heads(spread(self.query(hidden_states)))
+            spread, collect = head_indices(token_index, batch, seq, self.num_heads)  # shared by q, k, v
+            heads = lambda x: tf.gather(  # noqa: E731
+                tf.reshape(tf.pad(x, [[0, 1], [0, 0]]), (-1, self.head_dim)), spread)
+        query = heads(self.query(hidden_states))
         is_cross = encoder_hidden_states is not None
         if is_cross and past_key_value is not None:
             key, value = past_key_value
@@ -84,7 +98,7 @@ class TFBertSelfAttention(keras.layers.Layer):
             if is_cross:
                 key, value = self._heads(self.key(source)), self._heads(self.value(source))
             else:
-                key, value = self._heads(spread(self.key(source))), self._heads(spread(self.value(source)))
+                key, value = heads(self.key(source)), heads(self.value(source))
             if past_key_value is not None:
                 key = tf.concat([tf.cast(past_key_value[0], key.dtype), key], axis=2)
                 value = tf.concat([tf.cast(past_key_value[1], value.dtype), value], axis=2)
@@ -109,10 +123,12 @@ class TFBertSelfAttention(keras.layers.Layer):
         if head_mask is not None:
             probs = probs * tf.cast(head_mask, probs.dtype)
         context = tf.cast(tf.matmul(up(probs), up(value)), self.compute_dtype)
+        if token_index is not None:  # [batch, heads, seq, head_dim] -> [tokens, hidden] in one gather
+            context = tf.gather(tf.reshape(context, (-1, self.head_dim)), collect)
+            return tf.reshape(context, (-1, self.num_heads * self.head_dim)), \
+                (probs if output_attentions else None), present
         b = tf.shape(context)[0]
         context = tf.reshape(tf.transpose(context, (0, 2, 1, 3)), (b, -1, self.num_heads * self.head_dim))
-        if token_index is not None:
-            context = pack_tokens(context, token_index)
         return context, (probs if output_attentions else None), present
 
 
