@@ -14,6 +14,8 @@ MLM head at a fixed width per batch layout, the widest batch's ``prediction_slot
 ``jit_compile=False``, so a tf.function graph with the MLM head on labelled positions only; ``bert_tf.schedules``
 AdamW, clipping), with the same batch size for both modes; a packed row simply carries more real tokens.
 
+The process keeps freed host memory (``bert_core.host_memory``), as ``bertzoo train`` does by default.
+
 Modes alternate step by step (after ``--warmup`` untimed steps each), so load drifts on a shared machine hit both
 alike; the ratio packed / unpacked of real tokens per second is measured in the same process, over all timed
 steps and as the median of the per-round ratios (adjacent steps), and in process CPU time (``time.process_time``:
@@ -165,6 +167,8 @@ def main() -> None:
     parser.add_argument("--megabytes", type=float, default=1.0)
     parser.add_argument("--threads", type=int, default=2, help="torch and TF intra-op threads")
     args = parser.parse_args()
+    from bert_core import host_memory
+    host_memory.retain_freed_memory()  # as `bertzoo train` does by default (both modes share this process)
     tokenizer, tokenizer_name = load_tokenizer("auto")
     with tempfile.TemporaryDirectory() as tmp:
         paths, size = build_corpus(pathlib.Path(tmp), args.megabytes)
