@@ -81,8 +81,9 @@ class TFBertSelfAttention(keras.layers.Layer):
 
     def call(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None,
              past_key_value=None, output_attentions=False, training=False, token_index=None):
-        """``token_index`` given: ``hidden_states`` are [tokens, hidden] (``pack_tokens``), scattered into the
-        [batch, seq] layout of ``attention_mask`` ([batch, 1, 1, seq]) for the scores only."""
+        """``token_index`` given: ``hidden_states`` are [tokens, hidden] (``pack_tokens``), gathered into the
+        [batch, heads, seq] layout of ``attention_mask`` ([batch, 1, 1, seq]) for attention only, and the context
+        returned as [tokens, hidden] (``head_indices``)."""
         heads = self._heads
         if token_index is not None:  # [tokens, hidden] -> [batch, heads, seq, head_dim] in one gather
             batch, seq = tf.shape(attention_mask)[0], tf.shape(attention_mask)[-1]

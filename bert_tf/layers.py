@@ -184,7 +184,8 @@ class TFBertMainLayer(keras.layers.Layer):
     """Embeddings, encoder and (optional) pooler: transformers' ``bert`` layer.
 
     ``skip_padding = True`` (encoders with a [batch, seq] mask): token-wise work (Dense, LayerNorm, activations)
-    runs on the real tokens only, gathered as [tokens, hidden]; attention scatters them back to [batch, seq].
+    runs on the real tokens only, gathered as [tokens, hidden]; attention gathers them into its [batch, heads,
+    seq] layout and back.
     Real tokens' outputs equal the padded computation's; padded positions of the hidden states are 0 (transformers
     leaves values computed from padding there). Set it before a ``tf.function`` traces the model.
     """
