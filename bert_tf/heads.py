@@ -36,7 +36,8 @@ class TFBertLMPredictionHead(keras.layers.Layer):
     reads the float32 table and bias as stored (the casts are explicit) rather than a 16-bit copy of the
     30522 x 768 table made at every call (inside the model: Keras 3 still autocasts a layer with
     ``autocast=False`` that is called on its own under a mixed policy). bert_tf ``TFBertForMaskedLM`` 8 x 128
-    under ``mixed_bfloat16``: 1.31x -> 1.07x its float32 time on an AVX512-BF16 Xeon."""
+    under ``mixed_bfloat16``: 1.31x -> 1.03x its float32 time on an AVX512-BF16 Xeon
+    (``bench/tf_bf16_heads.py``)."""
 
     def __init__(self, config: BertConfig, **kwargs) -> None:
         kwargs.setdefault("autocast", False)
