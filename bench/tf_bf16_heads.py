@@ -57,7 +57,8 @@ def main() -> None:
             fn = tf.function(lambda inputs, m=model: tf.cast(getattr(m(inputs, training=False), out), tf.float32))
             calls[(head, name)] = lambda fn=fn: fn(x).numpy()
         a, b = calls[(head, "fp32")](), calls[(head, "bf16")]()
-        print(f"{head}: bf16 vs fp32 {out}: max |diff| {np.abs(a - b).max():.3e}, RMS {np.sqrt(np.mean((a - b) ** 2)):.3e}")
+        rms = np.sqrt(np.mean((a - b) ** 2))
+        print(f"{head}: bf16 vs fp32 {out}: max |diff| {np.abs(a - b).max():.3e}, RMS {rms:.3e}")
     times: dict[tuple[str, str], list[float]] = {k: [] for k in calls}
     for _ in range(args.rounds):
         for key, call in calls.items():

@@ -41,7 +41,7 @@ import numpy as np
 os.environ.setdefault("USE_TF", "0")  # transformers must not import TensorFlow for the torch baseline
 os.environ.setdefault("USE_FLAX", "0")
 
-from bert_core import BertConfig  # noqa: E402
+from bert_core import BertConfig, host_memory  # noqa: E402
 from bert_core.training import TrainingConfig, decays  # noqa: E402
 
 BASELINE = "transformers"
@@ -235,7 +235,6 @@ def training_config(args: argparse.Namespace) -> TrainingConfig:
 def subject(name: str, args: argparse.Namespace) -> Step:
     """``STEPS[name]`` built from scratch (``bench/procs.py`` runs it in its own process with ``--processes``);
     bertzoo's subjects first set the host allocator as ``bertzoo train --host-memory`` does."""
-    from bert_core import host_memory
     host_memory.configure(getattr(args, "baseline_host_memory" if name == BASELINE else "host_memory", "system"))
     if args.threads:
         import torch
@@ -256,11 +255,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--processes", action="store_true",
                         help="each framework in its own long-lived process (no shared allocator or thread pools)")
-    parser.add_argument("--host-memory", default="retain", choices=("retain", "system"),
+    parser.add_argument("--host-memory", default="retain", choices=host_memory.CHOICES,
                         help="bertzoo's subjects keep freed host memory as `bertzoo train` does by default "
                              "(bert_core.host_memory); transformers keeps the C library's default, except in one "
                              "shared process (no --processes), where the setting applies to every subject")
-    parser.add_argument("--baseline-host-memory", default="system", choices=("retain", "system"),
+    parser.add_argument("--baseline-host-memory", default="system", choices=host_memory.CHOICES,
                         help="the same for transformers' process (retain: like-for-like allocators)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.frameworks.split(",") if n.strip()]
@@ -278,7 +277,6 @@ def main(argv: list[str] | None = None) -> None:
         subjects = {n: Subject(subject, n, args) for n in names}
         steps = {n: (lambda s=s: s.time(1)[0]) for n, s in subjects.items()}
     else:
-        from bert_core import host_memory
         host_memory.configure(args.host_memory)
         weights = random_weights(config)
         training = training_config(args)

@@ -25,7 +25,7 @@ import sys
 
 CHOICES = ("retain", "system")
 
-# glibc's mallopt parameters (malloc.h); a trim threshold of -1 (SIZE_MAX) never trims
+# glibc's mallopt parameter ids (malloc.h); the value -1 given for M_TRIM_THRESHOLD reads as SIZE_MAX: never trim
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
 _M_ARENA_MAX = -8

@@ -11,7 +11,8 @@ by a measured dispatch (never by CPU vendor name); the twin of ``bert_torch.kern
   the weights are not rounded: results are at least as close to float32.
 * ``"auto"`` (default): ``"float32"`` where a float32 matmul of BERT's shape measured faster than the 16-bit one on
   the default device (CPUs with AVX512-BF16 but no AMX run bf16 GEMMs at about half their float32 rate), else
-  ``"native"``; on TPUs always ``"native"`` (their matrix units take 16-bit operands). Measured once per (dtype, device kind) and process; ``dispatch_table()`` shows the timings.
+  ``"native"``; on TPUs always ``"native"`` (their matrix units take 16-bit operands). Measured once per
+  (dtype, device kind) and process; ``dispatch_table()`` shows the timings.
 
 The choice is read when a layer is built: set the mode before building the model.
 """

@@ -11,7 +11,7 @@ import tensorflow as tf
 from bert_core import outputs as O
 from bert_core.checks import check_model_inputs, check_same_shape
 from bert_core.config import BertConfig
-from bert_tf.attention import TFBertAttention, pack_tokens, unpack_tokens
+from bert_tf.attention import TFBertAttention, inverse_index, pack_tokens, unpack_tokens
 from bert_tf.embeddings import TFBertEmbeddings, dense, scope
 
 
@@ -273,10 +273,11 @@ class TFBertMainLayer(keras.layers.Layer):
             encoder_attention_mask=encoder_extended, past_key_values=past_key_values, use_cache=use_cache,
             output_attentions=output_attentions, output_hidden_states=output_hidden_states, training=training,
             token_index=token_index)
-        if token_index is not None:
-            hidden = unpack_tokens(hidden, token_index, batch, seq_len)
+        if token_index is not None:  # one inverse index for every tensor unpacked
+            inverse = inverse_index(token_index, batch * seq_len)
+            hidden = unpack_tokens(hidden, token_index, batch, seq_len, inverse)
             if all_hidden is not None:
-                all_hidden = tuple(unpack_tokens(h, token_index, batch, seq_len) for h in all_hidden)
+                all_hidden = tuple(unpack_tokens(h, token_index, batch, seq_len, inverse) for h in all_hidden)
         pooled = self.pooler(hidden) if self.pooler is not None else None
         return O.BaseModelOutputWithPoolingAndCrossAttentions(
             last_hidden_state=hidden, pooler_output=pooled, hidden_states=all_hidden, past_key_values=presents,
